@@ -1,0 +1,42 @@
+"""The Flask application: `create_app()` wires configuration, database, auth, error rendering and blueprints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app; `config` overrides defaults and SCIM_* environment variables."""
+    app = Flask(__name__, instance_relative_config=True)
+    from app import config as app_config
+
+    app_config.load(app, config)
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if int(app.config["TRUST_PROXY"]):
+        hops = int(app.config["TRUST_PROXY"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
+
+    from app import database, discovery, errors, health, scim_api  # noqa: F401 (discovery adds routes)
+
+    database.init_app(app)
+    errors.register(app)
+    app.before_request(_limit_body)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(scim_api.bp)
+    return app
+
+
+def _limit_body() -> None:
+    """Refuse an announced oversized body before any work (werkzeug only checks when the body is read)."""
+    from flask import current_app, request
+
+    from scim.errors import PayloadTooLarge
+
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit and request.content_length and request.content_length > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")

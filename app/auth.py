@@ -1,0 +1,45 @@
+"""Bearer-token authentication (RFC 6750) with flask-httpauth; the token names the request's tenant."""
+
+from __future__ import annotations
+
+from flask import Response, g, request
+from flask_httpauth import HTTPTokenAuth
+
+from app import database
+from app.errors import render
+from scim.errors import Unauthorized
+from storage import tokens
+from storage.tokens import Principal
+
+token_auth = HTTPTokenAuth(scheme="Bearer", realm="scim")
+
+
+@token_auth.verify_token
+def _verify(secret: str) -> Principal | None:
+    # flask-httpauth passes "" when the header is missing or not a Bearer one.
+    principal = tokens.authenticate(database.get_session(), secret)
+    if principal is None:
+        return None
+    if tokens.touch_due(principal):
+        _touch(principal)
+    g.principal = principal
+    return principal
+
+
+def _touch(principal: Principal) -> None:
+    # A writing request records it in its own transaction (on SQLite it already holds the write lock); a read
+    # records it in a short transaction of its own, as reads never commit.
+    if request.method in database.WRITE_METHODS:
+        tokens.touch(database.get_session(), principal)
+    else:
+        with database.engine().begin() as connection:
+            tokens.touch(connection, principal)
+
+
+@token_auth.error_handler
+def _unauthorized(_status: int) -> Response:
+    return render(Unauthorized())
+
+
+def current_principal() -> Principal:
+    return g.principal

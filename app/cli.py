@@ -1,0 +1,156 @@
+"""The `scim-server` command: database, tenants, tokens and serving."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+from sqlalchemy.orm import Session
+
+from app import create_app, database
+from scim.errors import ScimError
+from storage import revisions, tenants, tokens
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def cli() -> None:
+    """Run and administer the SCIM 2.0 provisioning server."""
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session committed when the command succeeds; storage errors become clean CLI errors."""
+    session = current_app.extensions["scim.sessionmaker"]()
+    try:
+        yield session
+        session.commit()
+    except ScimError as error:
+        session.rollback()
+        raise click.ClickException(error.detail) from error
+    finally:
+        session.close()
+
+
+@cli.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the database schema to the newest revision."""
+    revisions.upgrade(database.engine())
+    click.echo(f"database at revision {revisions.current(database.engine())}")
+
+
+@cli.group("tenant")
+def tenant_group() -> None:
+    """Manage tenants (the platform's customers)."""
+
+
+@tenant_group.command("create")
+@click.argument("name")
+def tenant_create(name: str) -> None:
+    """Create a tenant called NAME."""
+    with _session() as session:
+        tenant = tenants.create(session, name)
+    click.echo(f"tenant {tenant.name} created (id {tenant.id})")
+
+
+@tenant_group.command("list")
+def tenant_list() -> None:
+    """List tenants."""
+    with _session() as session:
+        for tenant in tenants.list_all(session):
+            click.echo(f"{tenant.id}\t{tenant.name}\t{tenant.created_at:%Y-%m-%d %H:%M}")
+
+
+@cli.group("token")
+def token_group() -> None:
+    """Manage bearer tokens."""
+
+
+@token_group.command("create")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant the token belongs to.")
+@click.option("--label", help="A note to recognise the token by, e.g. 'Okta production'.")
+@click.option("--expires-days", type=click.IntRange(min=1), help="Days until the token expires (default: never).")
+def token_create(tenant_name: str, label: str | None, expires_days: int | None) -> None:
+    """Create a token; its secret is printed once, alone on the last line."""
+    with _session() as session:
+        tenant = tenants.get_by_name(session, tenant_name)
+        token, secret = tokens.issue(session, tenant, label=label, expires_days=expires_days)
+    click.echo(f"id: {token.id}")
+    click.echo("The token is shown only now; store it in your identity provider:", err=True)
+    click.echo(secret)
+
+
+@token_group.command("list")
+@click.option("--tenant", "tenant_name", help="Only this tenant's tokens.")
+def token_list(tenant_name: str | None) -> None:
+    """List tokens (never their secrets)."""
+    with _session() as session:
+        tenant = tenants.get_by_name(session, tenant_name) if tenant_name else None
+        rows = tokens.list_tokens(session, tenant)
+    click.echo("id\ttenant\tprefix\tlabel\tcreated\texpires\tlast used\tstatus")
+    for token, name in rows:
+        status = "revoked" if token.revoked_at else "active"
+        click.echo("\t".join([token.id, name, token.prefix + "…", token.label or "-", _when(token.created_at),
+                              _when(token.expires_at), _when(token.last_used_at), status]))
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+def token_revoke(token_id: str) -> None:
+    """Revoke TOKEN_ID; it stops working on the next request."""
+    with _session() as session:
+        tokens.revoke(session, token_id)
+    click.echo(f"token {token_id} revoked")
+
+
+@cli.command("quickstart")
+@click.option("--tenant", "tenant_name", default="default", show_default=True)
+@click.option("--base-url", default="http://127.0.0.1:8000", show_default=True, help="Where the server is reached.")
+def quickstart(tenant_name: str, base_url: str) -> None:
+    """Migrate, create the tenant and its first token if needed, and print the settings to paste into Okta."""
+    revisions.upgrade(database.engine())
+    with _session() as session:
+        tenant = tenants.find_by_name(session, tenant_name)
+        secret = None
+        if tenant is None:
+            tenant = tenants.create(session, tenant_name)
+            _token, secret = tokens.issue(session, tenant, label="quickstart")
+    scim_url = base_url.rstrip("/") + "/scim/v2"
+    click.echo(f"""
+SCIM server ready — tenant "{tenant_name}"
+
+Okta (Applications → your SCIM app → Provisioning → Integration):
+  SCIM connector base URL:            {scim_url}
+  Unique identifier field for users:  userName
+  Supported provisioning actions:     Import New Users and Profile Updates, Push New Users,
+                                      Push Profile Updates, Push Groups
+  Authentication Mode:                HTTP Header (Authorization: Bearer <token>)""")
+    if secret:
+        click.echo(f"  Bearer token (shown once):          {secret}\n")
+    else:
+        click.echo(f"  Bearer token: created earlier and not shown again. Create another with:\n"
+                   f"    .venv/bin/scim-server token create --tenant {tenant_name} --label okta\n")
+
+
+@cli.command("serve")
+@click.option("--bind", default=None, help="HOST:PORT to listen on (default 127.0.0.1:8000, or SCIM_BIND).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default 2, or SCIM_WORKERS).")
+def serve(bind: str | None, workers: int | None) -> None:
+    """Serve with gunicorn and the project's gunicorn configuration."""
+    if not revisions.is_current(database.engine()):
+        raise click.ClickException("The database is not migrated to the current revision: run `scim-server init-db`.")
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config"]
+    if bind:
+        argv += ["--bind", bind]
+    if workers:
+        argv += ["--workers", str(workers)]
+    os.execv(sys.executable, [*argv, "wsgi:app"])
+
+
+def _when(value: object) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else "-"

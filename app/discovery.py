@@ -1,0 +1,60 @@
+"""Discovery endpoints (RFC 7644 §4): generated from the schema data and the configured capabilities."""
+
+from __future__ import annotations
+
+from flask import Response, current_app
+
+from app.http import base_url, scim_response
+from app.scim_api import bp, registry
+from scim import discovery
+from scim.errors import MethodNotAllowed
+
+_READ_ONLY = ["POST", "PUT", "PATCH", "DELETE"]
+
+
+def capabilities() -> discovery.Capabilities:
+    """What this server supports, exactly: a flag is on only when the feature works."""
+    config = current_app.config
+    return discovery.Capabilities(
+        patch=True,
+        bulk=(False, 0, 0),
+        filter=(True, config["MAX_RESULTS"]),
+        change_password=True,
+        sort=True,
+        etag=True,
+    )
+
+
+@bp.get("/ServiceProviderConfig")
+def service_provider_config() -> Response:
+    return scim_response(discovery.service_provider_config(capabilities(), base_url()))
+
+
+@bp.get("/ResourceTypes")
+def resource_types() -> Response:
+    return scim_response(discovery.resource_types_list(registry(), base_url()))
+
+
+@bp.get("/ResourceTypes/<name>")
+def resource_type(name: str) -> Response:
+    return scim_response(discovery.resource_type(registry(), name, base_url()))
+
+
+@bp.get("/Schemas")
+def schemas() -> Response:
+    return scim_response(discovery.schemas_list(registry(), base_url()))
+
+
+@bp.get("/Schemas/<urn>")
+def schema(urn: str) -> Response:
+    return scim_response(discovery.schema(registry(), urn, base_url()))
+
+
+@bp.route("/ServiceProviderConfig", methods=_READ_ONLY)
+@bp.route("/ResourceTypes", methods=_READ_ONLY)
+@bp.route("/ResourceTypes/<name>", methods=_READ_ONLY)
+@bp.route("/Schemas", methods=_READ_ONLY)
+@bp.route("/Schemas/<urn>", methods=_READ_ONLY)
+def read_only(**_kwargs: str) -> Response:
+    """Per RFC 7644 §4 the discovery endpoints are read-only."""
+    raise MethodNotAllowed("Discovery endpoints only answer GET.", headers={"Allow": "GET, HEAD"})

@@ -1,0 +1,47 @@
+"""Every error leaves as a SCIM Error body (RFC 7644 §3.12) with application/scim+json; rendered here only."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from app.http import scim_response
+from scim.errors import InternalError, InvalidSyntax, ScimError
+
+log = logging.getLogger(__name__)
+
+# Headers of werkzeug's own exceptions that must survive (Allow on 405, WWW-Authenticate on 401).
+_KEPT_HEADERS = frozenset({"allow", "www-authenticate", "retry-after"})
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(ScimError, render)
+    app.register_error_handler(HTTPException, _render_http)
+    app.register_error_handler(Exception, _render_unexpected)
+
+
+def render(error: ScimError) -> Response:
+    return scim_response(error.to_body(), error.status, error.headers)
+
+
+def _render_http(error: HTTPException) -> Response:
+    status = error.code or 500
+    headers = {name: value for name, value in error.get_headers() if name.lower() in _KEPT_HEADERS}
+    if status == 400:
+        # werkzeug raises BadRequest for an unparsable JSON body; RFC 7644 §3.12 calls that invalidSyntax.
+        scim_error: ScimError = InvalidSyntax(error.description)
+    else:
+        scim_error = ScimError(error.description)
+        scim_error.status = status
+    scim_error.headers.update(headers)
+    return render(scim_error)
+
+
+def _render_unexpected(error: Exception) -> Response:
+    """A 500 names a request id that is in the log with the traceback; never the traceback or SQL itself."""
+    request_id = uuid.uuid4().hex[:12]
+    log.exception("unhandled error, request id %s", request_id, exc_info=error)
+    return render(InternalError(f"An internal error occurred (request id {request_id})."))

@@ -1,0 +1,15 @@
+"""gunicorn settings for production; `gunicorn.conf.py` at the top level and `scim-server serve` both use them."""
+
+import os
+
+bind = os.environ.get("SCIM_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("SCIM_WORKERS", "2"))
+worker_class = "sync"
+# IdPs wait up to 60 s (Okta); a request that takes longer is stuck, not slow.
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+accesslog = os.environ.get("SCIM_ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("SCIM_LOG_LEVEL", "info").lower()
+forwarded_allow_ips = os.environ.get("SCIM_FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,156 @@
+"""Tables. User and Group keep the SCIM document as JSON plus indexed copies of the attributes filters hit most."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Document = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC on every database, returned timezone-aware, so comparisons agree across dialects."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Token(Base):
+    """A bearer token: only its SHA-256 is stored, with a short prefix to recognise it in listings."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_name_key"),
+        Index("ix_users_tenant_id_id", "tenant_id", "id"),
+        Index("ix_users_tenant_id_external_id", "tenant_id", "external_id"),
+        Index("ix_users_tenant_id_display_name", "tenant_id", "display_name"),
+        Index("ix_users_tenant_id_active", "tenant_id", "active"),
+        Index("ix_users_tenant_id_created", "tenant_id", "created"),
+        Index("ix_users_tenant_id_last_modified", "tenant_id", "last_modified"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_name: Mapped[str] = mapped_column(Text)
+    # lower-cased userName: RFC 7643 §4.1.1 makes userName case-insensitive; the unique index and filters use it.
+    user_name_key: Mapped[str] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool | None] = mapped_column(Boolean)
+    doc: Mapped[dict[str, Any]] = mapped_column(Document)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified: Mapped[datetime] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class UserEmail(Base):
+    """One row per email of a user, so that `emails.value` filters (Entra's matching attribute) use an index."""
+
+    __tablename__ = "user_emails"
+    __table_args__ = (Index("ix_user_emails_tenant_id_value_key", "tenant_id", "value_key"),)
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    value: Mapped[str | None] = mapped_column(Text)
+    value_key: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(Text)
+    primary: Mapped[bool | None] = mapped_column(Boolean)
+    display: Mapped[str | None] = mapped_column(Text)
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "display_name_key"),
+        Index("ix_groups_tenant_id_id", "tenant_id", "id"),
+        Index("ix_groups_tenant_id_external_id", "tenant_id", "external_id"),
+        Index("ix_groups_tenant_id_last_modified", "tenant_id", "last_modified"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    display_name: Mapped[str] = mapped_column(Text)
+    display_name_key: Mapped[str] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    # The group's other attributes (and, later, the tenant's mapping to platform teams/sites) live in the document.
+    doc: Mapped[dict[str, Any]] = mapped_column(Document)
+    created: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified: Mapped[datetime] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class GroupMember(Base):
+    """Membership as rows: adding or removing k members is k row operations, whatever the group's size."""
+
+    __tablename__ = "group_members"
+    __table_args__ = (Index("ix_group_members_member_id", "member_id"),)
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

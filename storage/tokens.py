@@ -1,0 +1,109 @@
+"""Bearer tokens: generated with `secrets`, shown once, stored only as SHA-256 with a short non-secret prefix."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, or_, select, update
+from sqlalchemy.orm import Session
+
+from scim.errors import NotFound
+from storage.models import Tenant, Token, utcnow
+
+TOKEN_PREFIX = "scim_"
+# last_used_at is written at most this often, so that authentication stays a read on the hot path.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request is: the token and the tenant it belongs to."""
+
+    token_id: str
+    tenant_id: int
+    tenant_name: str
+    last_used_at: datetime | None
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def issue(
+    session: Session, tenant: Tenant, label: str | None = None, expires_days: int | None = None
+) -> tuple[Token, str]:
+    """Create a token for `tenant`; returns the row and the secret, which is never stored and cannot be shown again."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 bits of entropy
+    expires_at = utcnow() + timedelta(days=expires_days) if expires_days is not None else None
+    token = Token(
+        id=secrets.token_hex(8),
+        tenant_id=tenant.id,
+        prefix=secret[: len(TOKEN_PREFIX) + 6],
+        secret_hash=hash_secret(secret),
+        label=label,
+        expires_at=expires_at,
+    )
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def authenticate(session: Session, secret: str) -> Principal | None:
+    """The principal of a live token, in one indexed query; None for unknown, revoked or expired tokens.
+
+    The lookup is by the secret's SHA-256, a value an attacker cannot steer toward a prefix match; the
+    database index does the comparison, so there is no timing signal about how much of a secret was right.
+    """
+    if not secret:
+        return None
+    now = utcnow()
+    row = session.execute(
+        select(Token.id, Token.tenant_id, Tenant.name, Token.last_used_at)
+        .join(Tenant, Tenant.id == Token.tenant_id)
+        .where(
+            Token.secret_hash == hash_secret(secret),
+            Token.revoked_at.is_(None),
+            or_(Token.expires_at.is_(None), Token.expires_at > now),
+        )
+    ).first()
+    if row is None:
+        return None
+    return Principal(token_id=row[0], tenant_id=row[1], tenant_name=row[2], last_used_at=row[3])
+
+
+def touch_due(principal: Principal) -> bool:
+    """Whether the token's last_used_at is stale enough to be written again."""
+    return principal.last_used_at is None or utcnow() - principal.last_used_at >= TOUCH_INTERVAL
+
+
+def touch(executor: Session | Connection, principal: Principal) -> None:
+    """Record use of a token in the caller's transaction; the WHERE keeps concurrent workers from rewriting it."""
+    now = utcnow()
+    executor.execute(
+        update(Token)
+        .where(Token.id == principal.token_id)
+        .where(or_(Token.last_used_at.is_(None), Token.last_used_at < now - TOUCH_INTERVAL))
+        .values(last_used_at=now)
+    )
+
+
+def list_tokens(session: Session, tenant: Tenant | None = None) -> list[tuple[Token, str]]:
+    """Tokens with their tenant's name, newest first."""
+    query = select(Token, Tenant.name).join(Tenant, Tenant.id == Token.tenant_id).order_by(Token.created_at.desc())
+    if tenant is not None:
+        query = query.where(Token.tenant_id == tenant.id)
+    return [(token, name) for token, name in session.execute(query)]
+
+
+def revoke(session: Session, token_id: str) -> Token:
+    """Revoke a token; it stops working on the next request."""
+    token = session.get(Token, token_id)
+    if token is None:
+        raise NotFound(f"No token with id {token_id!r}.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    session.flush()
+    return token

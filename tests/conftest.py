@@ -1,0 +1,130 @@
+"""Fixtures: every storage-touching test runs on SQLite and on PostgreSQL (when SCIM_TEST_POSTGRES_URL is set).
+
+Each test gets a fresh database: a copy of a migrated SQLite file, or, on PostgreSQL, a database created for the
+test session (migrated once) whose tables are truncated before each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from storage import revisions, tenants, tokens
+from storage.db import make_engine, make_sessionmaker
+from storage.models import Base
+
+POSTGRES_URL = os.environ.get("SCIM_TEST_POSTGRES_URL")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_report_header() -> str:
+    if POSTGRES_URL:
+        return f"PostgreSQL tests: on ({make_url(POSTGRES_URL).render_as_string(hide_password=True)})"
+    return "PostgreSQL tests: skipped (set SCIM_TEST_POSTGRES_URL to run them)"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; each test copies it."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    revisions.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of this test session's own, migrated to head, dropped at the end."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured: set SCIM_TEST_POSTGRES_URL")
+    server = make_url(POSTGRES_URL)
+    name = f"scim_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        if IN_CI:
+            raise
+        pytest.skip(f"PostgreSQL at {server.render_as_string(hide_password=True)} unreachable: {error}")
+    url = server.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    revisions.upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def truncate_all(url: str) -> None:
+    engine = make_engine(url)
+    names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database URL on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "scim.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_database")
+    truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def app(db_url: str) -> Iterator[Flask]:
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    yield app
+    app.extensions["scim.engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+def make_token(app: Flask, tenant_name: str) -> str:
+    """Create `tenant_name` if needed and a token for it; returns the secret."""
+    session = make_sessionmaker(app.extensions["scim.engine"])()
+    with session.begin():
+        tenant = tenants.find_by_name(session, tenant_name) or tenants.create(session, tenant_name)
+        _token, secret = tokens.issue(session, tenant, label="tests")
+    session.close()
+    return secret
+
+
+@pytest.fixture
+def token(app: Flask) -> str:
+    return make_token(app, "acme")
+
+
+@pytest.fixture
+def auth(token: str) -> dict[str, str]:
+    """Headers an IdP sends: the bearer token and SCIM JSON."""
+    return {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/scim+json",
+        "Accept": "application/scim+json",
+    }
