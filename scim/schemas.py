@@ -35,9 +35,9 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Attribute:
-    """One attribute definition (RFC 7643 §7)."""
+    """One attribute definition (RFC 7643 §7). Compared and hashed by identity: definitions are loaded once."""
 
     name: str
     type: str
@@ -109,7 +109,7 @@ class Attribute:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Schema:
     """A schema: core resource schema or extension (RFC 7643 §7)."""
 
@@ -204,7 +204,7 @@ class AttrRef:
         return f"{self.urn}:{self.dotted}" if self.is_extension else self.dotted
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResourceType:
     """A resource type (RFC 7643 §6): endpoint, core schema and extensions."""
 

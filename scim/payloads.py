@@ -1,0 +1,382 @@
+"""Inbound resource bodies (POST, PUT) → the stored document, with marshmallow `*Payload` classes built from schemas.py.
+
+The classes are generated from the attribute definitions, once per schema and per resource type (a tenant's
+Registry brings its own ResourceType objects, so per-tenant extensions get their own classes). RFC 7643 §2.1: names
+are case-insensitive, so each payload maps keys to the schema's spelling in `pre_load`; unknown keys are dropped
+(marshmallow's EXCLUDE), readOnly attributes have no field and are dropped the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, ClassVar
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
+
+from scim.errors import InvalidSyntax, InvalidValue
+from scim.schemas import COMMON_ATTRIBUTES, Attribute, AttrRef, ResourceType
+from scim.schemas import Schema as ScimSchema
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def is_empty(value: Any) -> bool:
+    """Per RFC 7643 §2.5, null, an empty string, an empty list and an empty object are all "unassigned"."""
+    return value is None or (isinstance(value, (str, list, dict)) and not value)
+
+
+# -- fields: one per RFC 7643 §2.3 data type -------------------------------------------------------
+
+
+class _String(fields.Field):
+    """string, reference, binary (RFC 7643 §2.3.1, §2.3.6, §2.3.7): a JSON string, kept as given."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid string."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        return value
+
+
+class _Boolean(fields.Field):
+    """boolean (RFC 7643 §2.3.2); Entra sends "True"/"False", so those strings are accepted in any case."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid boolean."}
+    _STRINGS: ClassVar[dict[str, bool]] = {"true": True, "false": False}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in self._STRINGS:
+            return self._STRINGS[value.lower()]
+        raise self.make_error("invalid")
+
+
+class _Integer(fields.Field):
+    """integer (RFC 7643 §2.3.4): a JSON number without fraction; booleans are not integers."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid integer."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return value
+
+
+class _Decimal(fields.Field):
+    """decimal (RFC 7643 §2.3.3): any JSON number, kept as given."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid decimal."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        return value
+
+
+class _DateTime(fields.Field):
+    """dateTime (RFC 7643 §2.3.5): an RFC 3339 / xsd:dateTime string, validated and kept as given."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid RFC 3339 date-time."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+            raise self.make_error("invalid")
+        try:
+            datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        except ValueError as error:
+            raise self.make_error("invalid") from error
+        return value
+
+
+_SCALARS: dict[str, type[fields.Field]] = {
+    "string": _String,
+    "reference": _String,
+    "binary": _String,
+    "boolean": _Boolean,
+    "integer": _Integer,
+    "decimal": _Decimal,
+    "dateTime": _DateTime,
+}
+
+
+class _Complex(fields.Nested):
+    """A complex value (RFC 7643 §2.3.8). For a single-valued one, Entra sends a bare string meaning its `value`
+    (manager as an id) or a one-element list (manager in Microsoft's PATCH example); both are accepted."""
+
+    def __init__(self, nested: type[Schema], *, single: bool, **kwargs: Any) -> None:
+        super().__init__(nested, **kwargs)
+        self.single = single
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if self.single and isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if self.single and isinstance(value, str) and "value" in self.schema.fields:
+            value = {"value": value}
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class _MultiValued(fields.List):
+    """A multi-valued attribute (RFC 7643 §2.4): a single value is taken as a one-element list, unassigned
+    elements are dropped, and of several `primary: true` elements the first one stays primary."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        if not isinstance(value, list):
+            value = [value]
+        elements = [element for element in super()._deserialize(value, attr, data, **kwargs) if not is_empty(element)]
+        return keep_one_primary(elements)
+
+
+def keep_one_primary(elements: list[Any], preferred: Any = None) -> list[Any]:
+    """Per RFC 7643 §2.4, at most one element is `primary`: keep `preferred` (or the first) and clear the others."""
+    primaries = [element for element in elements if isinstance(element, dict) and element.get("primary") is True]
+    if len(primaries) > 1:
+        winner = preferred if any(element is preferred for element in primaries) else primaries[0]
+        for element in primaries:
+            if element is not winner:
+                element["primary"] = False
+    return elements
+
+
+# -- payload classes --------------------------------------------------------------------------------
+
+
+class _AttributesPayload(Schema):
+    """The attributes of one schema or complex attribute; `names` maps lower-cased names to the schema's spelling."""
+
+    names: ClassVar[dict[str, str]] = {}
+
+    class Meta:
+        unknown = EXCLUDE
+
+    @pre_load
+    def _canonicalize(self, data: Any, **_kwargs: Any) -> Any:
+        """Per RFC 7643 §2.1, match names case-insensitively; drop unassigned values (§2.5)."""
+        if not isinstance(data, Mapping):
+            return data
+        canonical: dict[str, Any] = {}
+        for key, value in self._regroup(data).items():
+            name = self.names.get(key.lower())
+            if name is not None and not is_empty(value):
+                canonical[name] = value
+        return canonical
+
+    def _regroup(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        return data
+
+    @post_load
+    def _drop_unassigned(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if not is_empty(value)}
+
+
+class _ResourcePayload(_AttributesPayload):
+    """A whole resource: core and common attributes at the top level, each extension under its URN.
+
+    marshmallow reads dots in field names as nesting, so an extension field reads its URN (`data_key`, which
+    contains "2.0") but is named `extensionN`; `extension_urns` maps the names back.
+    """
+
+    resource_type: ClassVar[ResourceType]
+    extension_urns: ClassVar[dict[str, str]]
+
+    @post_load
+    def _restore_urns(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        return {self.extension_urns.get(key, key): value for key, value in data.items()}
+
+    def _regroup(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Move URN-qualified keys (`urn:…:enterprise:2.0:User:department`) to where they belong (RFC 7644 §3.10)."""
+        regrouped: dict[str, Any] = {}
+        qualified: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            schema, rest = self.resource_type.split_urn(key)
+            if schema is None:
+                regrouped[key] = value
+            elif schema is self.resource_type.schema:
+                regrouped[rest] = value
+            else:
+                qualified.setdefault(schema.id, {})[rest] = value
+        for urn, values in qualified.items():
+            key = next((key for key in regrouped if key.lower() == urn.lower()), urn)
+            given = regrouped.get(key)
+            regrouped[key] = {**given, **values} if isinstance(given, Mapping) else values
+        return regrouped
+
+
+def _field_for(attribute: Attribute) -> fields.Field:
+    if attribute.multi_valued:
+        return _MultiValued(_value_field(attribute), required=attribute.required)
+    return _value_field(attribute, required=attribute.required)
+
+
+def _value_field(attribute: Attribute, **kwargs: Any) -> fields.Field:
+    if attribute.is_complex:
+        nested = _payload_class(attribute.name, _declared_fields(attribute.sub_attributes))
+        return _Complex(nested, single=not attribute.multi_valued, **kwargs)
+    return _SCALARS[attribute.type](**kwargs)
+
+
+def _declared_fields(attributes: Iterable[Attribute]) -> dict[str, fields.Field]:
+    return {attribute.name: _field_for(attribute) for attribute in attributes if not attribute.read_only}
+
+
+def _payload_class(
+    name: str, declared: dict[str, fields.Field], base: type[_AttributesPayload] = _AttributesPayload
+) -> type[_AttributesPayload]:
+    payload = base.from_dict(declared, name=f"{name[:1].upper()}{name[1:]}Payload")
+    payload.names = {key.lower(): key for key in declared}
+    return payload
+
+
+@lru_cache(maxsize=256)
+def _schema_payload(schema: ScimSchema) -> _AttributesPayload:
+    return _payload_class(schema.name or "Extension", _declared_fields(schema.attributes))()
+
+
+_COMMON_PAYLOAD = _payload_class("Common", _declared_fields(COMMON_ATTRIBUTES))()
+
+
+@lru_cache(maxsize=256)
+def _resource_payload(resource_type: ResourceType) -> _AttributesPayload:
+    """The payload of a whole resource; a group's `members` is left to `parse_members` (never in the document)."""
+    attributes = (*COMMON_ATTRIBUTES, *resource_type.schema.attributes)
+    declared = _declared_fields(attribute for attribute in attributes if attribute.name != "members")
+    extension_urns = {f"extension{index}": schema.id for index, schema in enumerate(resource_type.schemas[1:])}
+    for index, schema in enumerate(resource_type.schemas[1:]):
+        declared[f"extension{index}"] = fields.Nested(type(_schema_payload(schema)), data_key=schema.id)
+    payload = _payload_class(resource_type.name, declared, _ResourcePayload)
+    payload.names = {extension_urns.get(key, key).lower(): extension_urns.get(key, key) for key in declared}
+    payload.resource_type = resource_type
+    payload.extension_urns = extension_urns
+    return payload()
+
+
+# -- errors -----------------------------------------------------------------------------------------
+
+
+def _first_error(messages: Any, path: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], str]:
+    if isinstance(messages, Mapping):
+        key, inner = next(iter(messages.items()))
+        return _first_error(inner, path if key == "_schema" else (*path, key))
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], path)
+    return path, str(messages)
+
+
+def _spell(path: tuple[str | int, ...], prefix: str = "") -> str:
+    """("urn:…:User", "manager", "value") → "urn:…:User:manager.value"; ("emails", 0, "value") → "emails[0].value"."""
+    text = prefix
+    for index, part in enumerate(path):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not text:
+            text = part
+        else:
+            text += (":" if index == 1 and not prefix and str(path[0]).startswith("urn:") else ".") + part
+    return text
+
+
+def _invalid(error: ValidationError, prefix: str = "") -> InvalidValue:
+    path, message = _first_error(error.messages)
+    where = _spell(path, prefix)
+    if message == "Missing data for required field.":
+        return InvalidValue(f"Attribute '{where}' is required.")
+    return InvalidValue(f"Attribute '{where}' has an invalid value: {message}")
+
+
+# -- public API -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedResource:
+    """A validated resource body: the document to store plus what never goes into it."""
+
+    document: dict[str, Any]
+    password: str | None = None
+    members: list[dict[str, str]] | None = None
+
+    @property
+    def active_given(self) -> bool:
+        """Whether the body set `active`; Okta's PUT may omit it, and then it stays unchanged."""
+        return "active" in self.document
+
+
+_ABSENT: Any = object()
+
+
+def lookup(body: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    """The value of `name` in a JSON object, the key matched case-insensitively (RFC 7643 §2.1)."""
+    return next((value for key, value in body.items() if isinstance(key, str) and key.lower() == name.lower()), default)
+
+
+def parse_resource(body: Any, resource_type: ResourceType) -> ParsedResource:
+    """Validate a POST/PUT body (RFC 7644 §3.3, §3.5.1) and split it into document, password and members."""
+    if not isinstance(body, Mapping):
+        raise InvalidSyntax("The request body must be a JSON object.")
+    _check_schemas(lookup(body, "schemas"))
+    try:
+        document = _resource_payload(resource_type).load(body)
+    except ValidationError as error:
+        raise _invalid(error) from error
+    password = document.pop("password", None)
+    members = None
+    if resource_type.resolve("members") is not None and lookup(body, "members", _ABSENT) is not _ABSENT:
+        members = parse_members(lookup(body, "members"))
+    return ParsedResource(document, password, members)
+
+
+def _check_schemas(schemas: Any) -> None:
+    """`schemas` (RFC 7643 §3) must be a list of URIs when given; URNs we do not know are tolerated (Entra)."""
+    if schemas is None:
+        return
+    if not isinstance(schemas, list) or not all(isinstance(urn, str) for urn in schemas):
+        raise InvalidSyntax("'schemas' must be a list of schema URIs.")
+
+
+def parse_members(value: Any) -> list[dict[str, str]]:
+    """A `members` value → [{"value": id, "type"?: …}] (RFC 7643 §4.2): each member is an object whose `value` is
+    the id, a non-empty string; `display` (readOnly) and `$ref` are dropped. A single object is a list of one.
+
+    Checked by hand rather than by the payload classes: Okta pushes ~1,000 members at a time, and only two
+    sub-attributes are kept.
+    """
+    given = [] if value is None else value if isinstance(value, list) else [value]
+    members = []
+    for index, element in enumerate(given):
+        sub_values = {str(key).lower(): item for key, item in element.items()} if isinstance(element, Mapping) else {}
+        member_id, member_type = sub_values.get("value"), sub_values.get("type")
+        if not isinstance(member_id, str) or not member_id:
+            raise InvalidValue(f"Attribute 'members[{index}].value' is required: a member is an object with an id.")
+        if member_type is not None and not isinstance(member_type, str):
+            raise InvalidValue(f"Attribute 'members[{index}].type' has an invalid value: Not a valid string.")
+        members.append({"value": member_id, **({"type": member_type} if member_type else {})})
+    return members
+
+
+def coerce_value(ref: AttrRef, value: Any) -> Any:
+    """Validate and normalise one value for `ref` as the payload would; None when it is unassigned (RFC 7643 §2.5).
+
+    For a multi-valued attribute the result is a list (a single element is wrapped), for a sub-attribute of a
+    multi-valued attribute it is the sub-attribute's value.
+    """
+    if is_empty(value):
+        return None
+    field = _bound_field(ref)
+    try:
+        coerced = field.deserialize(value)
+    except ValidationError as error:
+        raise _invalid(error, str(ref)) from error
+    return None if is_empty(coerced) else coerced
+
+
+def _bound_field(ref: AttrRef) -> fields.Field:
+    payload = _schema_payload(ref.schema) if ref.schema else _COMMON_PAYLOAD
+    field = payload.fields[ref.attribute.name]
+    if ref.sub_attribute is None:
+        return field
+    nested = field.inner if isinstance(field, fields.List) else field
+    return nested.schema.fields[ref.sub_attribute.name]
