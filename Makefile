@@ -5,7 +5,7 @@ BIND ?= 127.0.0.1:8000
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench conformance clean
+.PHONY: run test browser lint bench conformance clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,21 @@ run: $(STAMP)
 	$(BIN)/scim-server quickstart --base-url http://$(BIND)
 	$(BIN)/scim-server serve --bind $(BIND)
 
+## browser: Debian's Chromium for the console's browser tests when missing (without apt or root they skip, with the
+## reason; under CI=true they fail instead)
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } || \
+	  echo "Chromium could not be installed: the console's browser tests will skip"
+
 ## test: the whole suite (PostgreSQL too when SCIM_TEST_POSTGRES_URL is set)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+
+## conformance: the public testers (scim2-tester, scim-sanity) against a fresh production server; PyPI needed once
+conformance: $(STAMP)
+	bench/conformance.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

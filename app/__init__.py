@@ -16,18 +16,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from app import config as app_config
 
     app_config.load(app, config)
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=str(app.config["LOG_LEVEL"]).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if int(app.config["TRUST_PROXY"]):
         hops = int(app.config["TRUST_PROXY"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
 
-    from app import database, discovery, errors, health, scim_api  # noqa: F401 (discovery adds routes)
+    from app import activity, admin_api, bulk, console, database, discovery, errors, health, resources, scim_api  # noqa: F401 (add routes)
 
     database.init_app(app)
     errors.register(app)
     app.before_request(_limit_body)
     app.register_blueprint(health.bp)
     app.register_blueprint(scim_api.bp)
+    app.register_blueprint(admin_api.bp)
+    activity.init_app(app)
+    console.init_app(app)
     return app
 
 

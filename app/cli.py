@@ -13,6 +13,7 @@ from flask.cli import FlaskGroup
 from sqlalchemy.orm import Session
 
 from app import create_app, database
+from app.console.cli import admin_group
 from scim.errors import ScimError
 from storage import revisions, tenants, tokens
 
@@ -154,3 +155,10 @@ def serve(bind: str | None, workers: int | None) -> None:
 
 def _when(value: object) -> str:
     return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+
+cli.add_command(admin_group)
+from app import cli_events  # noqa: E402, F401 (adds events, prune-events, admin-key; it uses _session above)
+from app.cli_schemas import schema_group  # noqa: E402 (it uses _session above)
+
+cli.add_command(schema_group)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +18,17 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     "DEFAULT_PAGE_SIZE": 100,
     "MAX_RESULTS": 1000,
+    "EVENT_RETENTION_DAYS": 90,  # `scim-server prune-events` deletes older activity-log events
+    # Admin console (/admin). SECRET_KEY signs its cookie; unset, one is generated once into the instance folder.
+    "SECRET_KEY": None,
+    "SESSION_COOKIE_NAME": "scim_console",
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,  # the cookie is Secure anyway on a request that came over TLS
+    "CONSOLE_SESSION_HOURS": 12,
+    "CONSOLE_MAX_FAILURES": 5,  # failed sign-ins per account in CONSOLE_LOCKOUT_MINUTES before it is locked
+    "CONSOLE_MAX_FAILURES_PER_IP": 20,
+    "CONSOLE_LOCKOUT_MINUTES": 15,
+    "CONSOLE_PAGE_SIZE": 25,
 }
 
 
@@ -27,3 +40,23 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     if not app.config["DATABASE_URL"]:
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "scim.db")
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = persistent_secret_key(app.instance_path)
+
+
+def persistent_secret_key(instance_path: str) -> str:
+    """The key in `<instance>/secret_key`, created on first use, so sessions survive restarts. Workers starting
+    together agree: the file appears complete or not at all (hard link of a finished temporary file)."""
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        os.makedirs(instance_path, exist_ok=True)
+        temporary = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(secrets.token_hex(32))
+        try:
+            with contextlib.suppress(FileExistsError):  # another worker was first: use its key
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    with open(path) as file:
+        return file.read().strip()

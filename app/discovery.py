@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 
+from app import bulk
 from app.http import base_url, scim_response
 from app.scim_api import bp, registry
 from scim import discovery
-from scim.errors import MethodNotAllowed
+from scim.errors import Forbidden, MethodNotAllowed
 
 _READ_ONLY = ["POST", "PUT", "PATCH", "DELETE"]
 
@@ -17,7 +18,7 @@ def capabilities() -> discovery.Capabilities:
     config = current_app.config
     return discovery.Capabilities(
         patch=True,
-        bulk=(False, 0, 0),
+        bulk=(True, *bulk.limits()),
         filter=(True, config["MAX_RESULTS"]),
         change_password=True,
         sort=True,
@@ -30,8 +31,15 @@ def service_provider_config() -> Response:
     return scim_response(discovery.service_provider_config(capabilities(), base_url()))
 
 
+def _no_filter() -> None:
+    """Per RFC 7644 §4, discovery lists take no filter: a 403."""
+    if request.args.get("filter"):
+        raise Forbidden("Filtering is not supported on discovery endpoints (RFC 7644 §4).")
+
+
 @bp.get("/ResourceTypes")
 def resource_types() -> Response:
+    _no_filter()
     return scim_response(discovery.resource_types_list(registry(), base_url()))
 
 
@@ -42,6 +50,7 @@ def resource_type(name: str) -> Response:
 
 @bp.get("/Schemas")
 def schemas() -> Response:
+    _no_filter()
     return scim_response(discovery.schemas_list(registry(), base_url()))
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
-from app.auth import token_auth
+from app import database
+from app.auth import current_principal, token_auth
 from scim.errors import NotFound
-from scim.schemas import DEFAULT_REGISTRY, Registry
+from scim.schemas import Registry
+from storage.tenant_schemas import RegistryCache
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 
@@ -23,5 +25,17 @@ def unknown(_path: str) -> None:
 
 
 def registry() -> Registry:
-    """The resource types and schemas the request's tenant sees."""
-    return DEFAULT_REGISTRY
+    """The resource types and schemas the request's tenant sees: the built-ins plus its own extensions (RFC 7643 §6).
+
+    The version read with the token tells when this worker's cached copy is stale (storage/tenant_schemas.py).
+    """
+    principal = current_principal()
+    return _registries().registry(database.get_session(), principal.tenant_id, principal.schemas_version)
+
+
+def _registries() -> RegistryCache:
+    """This app's cache: each worker process has its own."""
+    extensions = current_app.extensions
+    if "scim.registries" not in extensions:
+        extensions["scim.registries"] = RegistryCache()
+    return extensions["scim.registries"]

@@ -60,6 +60,13 @@ class InvalidValue(ScimError):
     default_detail = "A required value was missing or a value is not compatible with the attribute."
 
 
+class InvalidCursor(ScimError):
+    """RFC 9865 §2.1: a cursor this server did not issue for the query (request the first page with an empty one)."""
+
+    scim_type = "invalidCursor"
+    default_detail = "The cursor is invalid: send an empty one for the first page, then nextCursor or previousCursor."
+
+
 class InvalidVersion(ScimError):
     scim_type = "invalidVersion"
     default_detail = "The specified SCIM protocol version is not supported."

@@ -24,7 +24,7 @@ from scim.errors import InvalidPath, InvalidSyntax, InvalidValue, Mutability, No
 from scim.filters import And, Compare, Expr, FilterVisitor, Or, matches
 from scim.paths import PatchPath, parse_path
 from scim.payloads import coerce_value, is_empty, keep_one_primary, lookup, parse_members
-from scim.schemas import PATCH_OP_URN, Attribute, ResourceType
+from scim.schemas import PATCH_OP_URN, Attribute, ResourceType, Schema
 
 _OPS = ("add", "replace", "remove")
 _ABSENT: Any = object()
@@ -119,7 +119,21 @@ class _Compiler:
             return
         if op != "remove" and value is _ABSENT:
             raise InvalidValue(f"'{op}' needs a 'value' (RFC 7644 §3.5.2.1, §3.5.2.3).")
+        schema = self.resource_type.schema_by_urn(path) if isinstance(path, str) else None
+        if schema is not None:
+            self._whole_schema(op, schema, value)
+            return
         self._target(op, parse_path(path, self.resource_type), value)
+
+    def _whole_schema(self, op: str, schema: Schema, value: Any) -> None:
+        """A path that is a schema URN (scim2-tester's `urn:…:enterprise:2.0:User`) targets that schema's attributes:
+        add/replace as a no-path value `{urn: value}` (RFC 7644 §3.5.2.1, §3.5.2.3), remove as each writable one."""
+        if op != "remove":
+            self._without_path(op, {schema.id: value})
+            return
+        for attribute in schema.attributes:
+            if not attribute.read_only:
+                self._target(op, parse_path(f"{schema.id}:{attribute.name}", self.resource_type), _ABSENT)
 
     def _without_path(self, op: str, value: Any) -> None:
         """Per RFC 7644 §3.5.2.1 and §3.5.2.3 the value holds the attributes; a remove needs a path (§3.5.2.2)."""

@@ -9,11 +9,12 @@ are case-insensitive, so each payload maps keys to the schema's spelling in `pre
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from typing import Any, ClassVar
+from functools import wraps
+from typing import Any, ClassVar, TypeVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
 
@@ -29,17 +30,33 @@ def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, (str, list, dict)) and not value)
 
 
+def is_storable(text: str) -> bool:
+    """Whether a string can be stored: PostgreSQL refuses NUL, and no database stores lone surrogates."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 # -- fields: one per RFC 7643 §2.3 data type -------------------------------------------------------
 
 
 class _String(fields.Field):
     """string, reference, binary (RFC 7643 §2.3.1, §2.3.6, §2.3.7): a JSON string, kept as given."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid string."}
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": "Not a valid string.",
+        "unstorable": "Not a valid string: NUL characters and unpaired surrogates are not allowed.",
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str):
             raise self.make_error("invalid")
+        if not is_storable(value):
+            raise self.make_error("unstorable")
         return value
 
 
@@ -232,7 +249,28 @@ def _payload_class(
     return payload
 
 
-@lru_cache(maxsize=256)
+_Definition = TypeVar("_Definition", ScimSchema, ResourceType)
+
+
+def _while_alive(build: Callable[[_Definition], _AttributesPayload]) -> Callable[[_Definition], _AttributesPayload]:
+    """Keep the payload of a schema or resource type for as long as that definition lives.
+
+    Definitions hash by identity, and a tenant's registry brings its own (rebuilt when its extension schemas change,
+    see storage/tenant_schemas.py): the payloads of a dropped registry go with it, and no live one is evicted.
+    """
+    built: weakref.WeakKeyDictionary[_Definition, _AttributesPayload] = weakref.WeakKeyDictionary()
+
+    @wraps(build)
+    def cached(definition: _Definition) -> _AttributesPayload:
+        payload = built.get(definition)
+        if payload is None:
+            payload = built[definition] = build(definition)
+        return payload
+
+    return cached
+
+
+@_while_alive
 def _schema_payload(schema: ScimSchema) -> _AttributesPayload:
     return _payload_class(schema.name or "Extension", _declared_fields(schema.attributes))()
 
@@ -240,7 +278,7 @@ def _schema_payload(schema: ScimSchema) -> _AttributesPayload:
 _COMMON_PAYLOAD = _payload_class("Common", _declared_fields(COMMON_ATTRIBUTES))()
 
 
-@lru_cache(maxsize=256)
+@_while_alive
 def _resource_payload(resource_type: ResourceType) -> _AttributesPayload:
     """The payload of a whole resource; a group's `members` is left to `parse_members` (never in the document)."""
     attributes = (*COMMON_ATTRIBUTES, *resource_type.schema.attributes)
@@ -250,7 +288,8 @@ def _resource_payload(resource_type: ResourceType) -> _AttributesPayload:
         declared[f"extension{index}"] = fields.Nested(type(_schema_payload(schema)), data_key=schema.id)
     payload = _payload_class(resource_type.name, declared, _ResourcePayload)
     payload.names = {extension_urns.get(key, key).lower(): extension_urns.get(key, key) for key in declared}
-    payload.resource_type = resource_type
+    # A proxy: a strong reference from the cached payload would keep its resource type, the cache's key, alive.
+    payload.resource_type = weakref.proxy(resource_type)
     payload.extension_urns = extension_urns
     return payload()
 

@@ -1,4 +1,5 @@
-"""SCIM schemas (RFC 7643 §2, §7) as data: attribute definitions loaded once from `scim/data/*.json`.
+"""SCIM schemas (RFC 7643 §2, §7) as data: attribute definitions loaded once from `scim/data/*.json`, plus each
+tenant's own extension schemas (storage/tenant_schemas.py), checked by `Schema.from_dict` and added to its `Registry`.
 
 Every protocol module (payload validation, PATCH, filters, projection, discovery) asks this module what an
 attribute is; nothing else hard-codes attribute names, types, mutability or case-exactness.
@@ -7,11 +8,14 @@ attribute is; nothing else hard-codes attribute names, types, mutability or case
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from typing import Any
+
+from scim.errors import InvalidValue
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -33,6 +37,22 @@ _DEFAULTS: dict[str, Any] = {
     "returned": "default",
     "uniqueness": "none",
 }
+
+# What a schema definition may say (RFC 7643 §7), checked by `Schema.from_dict`.
+_TYPES = ("string", "boolean", "decimal", "integer", "dateTime", "reference", "binary", "complex")  # RFC 7643 §2.3
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "mutability": ("readOnly", "readWrite", "immutable", "writeOnly"),
+    "returned": ("always", "never", "default", "request"),
+    "uniqueness": ("none", "server", "global"),
+}
+_FLAGS = ("multiValued", "required", "caseExact")
+_ATTRIBUTE_KEYS = frozenset({"name", "type", "subAttributes", "description", "canonicalValues", "referenceTypes",
+                             *_FLAGS, *_CHOICES})
+_SCHEMA_KEYS = frozenset({"id", "name", "description", "attributes", "schemas", "meta"})
+_ATTRNAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # RFC 7643 §2.1 ATTRNAME
+# RFC 8141 URN, its namespace-specific part limited to what filters and paths can spell (scim2-filter-parser's URI
+# token): letters, digits, ".", "-", "_" and ":"-separated segments.
+_URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,30}[A-Za-z0-9](:[A-Za-z0-9._-]+)+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,13 +160,103 @@ class Schema:
         return body
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Schema:
+    def from_dict(cls, data: Any) -> Schema:
+        """Build a schema from its RFC 7643 §7 representation; InvalidValue saying what is wrong when it is not one."""
+        _check_schema(data)
         return cls(
             id=data["id"],
             name=data.get("name", ""),
             description=data.get("description", ""),
             attributes=tuple(Attribute.from_dict(attribute) for attribute in data["attributes"]),
         )
+
+
+def _check_schema(data: Any) -> None:
+    if not isinstance(data, Mapping):
+        raise InvalidValue("A schema definition is a JSON object (RFC 7643 §7).")
+    _check_keys(data, _SCHEMA_KEYS, "The schema")
+    urn = data.get("id")
+    if not isinstance(urn, str) or not _URN.fullmatch(urn):
+        raise InvalidValue(
+            f"The schema id {urn!r} is not a URN such as 'urn:example:scim:schemas:acme:2.0:User' (RFC 7643 §7, "
+            "RFC 8141): 'urn:', a namespace, then ':'-separated parts of letters, digits, '.', '-' and '_'."
+        )
+    for key in ("name", "description"):
+        if not isinstance(data.get(key, ""), str):
+            raise InvalidValue(f"The schema's {key!r} must be a string.")
+    attributes = data.get("attributes")
+    if not isinstance(attributes, list) or not attributes:
+        raise InvalidValue("The schema's 'attributes' must be a non-empty list of attribute definitions.")
+    _check_attributes(attributes, "attributes", None)
+
+
+def _check_attributes(attributes: list[Any], where: str, parent: str | None) -> None:
+    """Check a list of attribute definitions; names are unique, compared case-insensitively (RFC 7643 §2.1)."""
+    seen: set[str] = set()
+    for index, attribute in enumerate(attributes):
+        name = _check_attribute(attribute, f"{where}[{index}]", parent)
+        if name.lower() in seen:
+            raise InvalidValue(f"Attribute {_dotted(parent, name)!r} is defined twice (names are case-insensitive).")
+        seen.add(name.lower())
+
+
+def _check_attribute(data: Any, where: str, parent: str | None) -> str:
+    """Check one attribute definition (RFC 7643 §7) and return its name; `parent` names the complex attribute."""
+    if not isinstance(data, Mapping):
+        raise InvalidValue(f"{where} must be a JSON object (an attribute definition, RFC 7643 §7).")
+    name = data.get("name")
+    if not isinstance(name, str) or not (_ATTRNAME.fullmatch(name) or (parent and name == "$ref")):
+        raise InvalidValue(
+            f"{where}: {name!r} is not an attribute name (RFC 7643 §2.1: a letter, then letters, digits, '-' or '_')."
+        )
+    label = f"Attribute {_dotted(parent, name)!r}"
+    _check_keys(data, _ATTRIBUTE_KEYS, label)
+    if data.get("type") not in _TYPES:
+        raise InvalidValue(f"{label}: type {data.get('type')!r} is not one of {', '.join(_TYPES)} (RFC 7643 §2.3).")
+    for key in _FLAGS:
+        if not isinstance(data.get(key, False), bool):
+            raise InvalidValue(f"{label}: {key!r} must be true or false.")
+    for key, choices in _CHOICES.items():
+        if data.get(key, _DEFAULTS[key]) not in choices:
+            raise InvalidValue(f"{label}: {key} {data[key]!r} is not one of {', '.join(choices)} (RFC 7643 §7).")
+    if not isinstance(data.get("description", ""), str):
+        raise InvalidValue(f"{label}: 'description' must be a string.")
+    for key in ("canonicalValues", "referenceTypes"):
+        if not _is_string_list(data.get(key, [])):
+            raise InvalidValue(f"{label}: {key!r} must be a list of strings.")
+    if "referenceTypes" in data and data["type"] != "reference":
+        raise InvalidValue(f"{label}: only a reference attribute has 'referenceTypes' (RFC 7643 §7).")
+    _check_sub_attributes(data, label, parent, name)
+    return name
+
+
+def _check_sub_attributes(data: Mapping[str, Any], label: str, parent: str | None, name: str) -> None:
+    """Per RFC 7643 §2.3.8, a complex attribute has sub-attributes, and none of them is complex."""
+    if data["type"] != "complex":
+        if "subAttributes" in data:
+            raise InvalidValue(f"{label}: only a complex attribute has 'subAttributes' (RFC 7643 §2.3.8).")
+        return
+    if parent is not None:
+        raise InvalidValue(f"{label}: a sub-attribute cannot be complex (RFC 7643 §2.3.8).")
+    subs = data.get("subAttributes")
+    if not isinstance(subs, list) or not subs:
+        raise InvalidValue(f"{label}: a complex attribute needs a non-empty 'subAttributes' list (RFC 7643 §2.3.8).")
+    _check_attributes(subs, f"{label} subAttributes", name)
+
+
+def _check_keys(data: Mapping[str, Any], known: frozenset[str], label: str) -> None:
+    """Refuse unknown keys: a misspelt characteristic (`mutabilty`) would otherwise be silently ignored."""
+    unknown = sorted(str(key) for key in data if key not in known)
+    if unknown:
+        raise InvalidValue(f"{label} has unknown keys {unknown}; RFC 7643 §7 defines {sorted(known)}.")
+
+
+def _is_string_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _dotted(parent: str | None, name: str) -> str:
+    return f"{parent}.{name}" if parent else name
 
 
 # Common attributes every resource has (RFC 7643 §3.1); they belong to no schema's attribute list.
@@ -330,24 +440,42 @@ class Registry:
         return next((schema for schema in self.schemas() if schema.id.lower() == urn.lower()), None)
 
     def with_extensions(self, extensions: Iterable[tuple[str, Schema]]) -> Registry:
-        """A registry where each (resource type name, schema) pair is added as an optional extension."""
+        """A registry where each (resource type name, schema) pair is added as an optional extension (RFC 7643 §6).
+
+        Resource types without additions are shared with this registry. InvalidValue for an unknown resource type,
+        or a URN that is taken or nests in another one (`urn:…:User:site` would read as attribute `site` of
+        `urn:…:User`, RFC 7644 §3.10).
+        """
         added: dict[str, list[Schema]] = {}
+        taken = [schema.id for schema in self.schemas()]
         for resource_type_name, schema in extensions:
-            added.setdefault(resource_type_name.lower(), []).append(schema)
+            resource_type = self.by_name(resource_type_name)
+            if resource_type is None:
+                names = ", ".join(rt.name for rt in self.resource_types)
+                raise InvalidValue(f"There is no resource type {resource_type_name!r}; use one of {names}.")
+            _check_free(schema.id, taken)
+            taken.append(schema.id)
+            added.setdefault(resource_type.name, []).append(schema)
         if not added:
             return self
-        return Registry(
-            tuple(
-                ResourceType(
-                    rt.name,
-                    rt.endpoint,
-                    rt.description,
-                    rt.schema,
-                    rt.extensions + tuple((schema, False) for schema in added.get(rt.name.lower(), ())),
-                )
-                for rt in self.resource_types
-            )
-        )
+        return Registry(tuple(_extended(rt, added.get(rt.name, ())) for rt in self.resource_types))
+
+
+def _extended(resource_type: ResourceType, schemas: Iterable[Schema]) -> ResourceType:
+    extensions = tuple((schema, False) for schema in schemas)
+    if not extensions:
+        return resource_type
+    return ResourceType(resource_type.name, resource_type.endpoint, resource_type.description, resource_type.schema,
+                        resource_type.extensions + extensions)
+
+
+def _check_free(urn: str, taken: Iterable[str]) -> None:
+    """URNs are compared case-insensitively, as `ResourceType.schema_by_urn` matches them."""
+    for other in taken:
+        if urn.lower() == other.lower():
+            raise InvalidValue(f"The schema id {urn!r} is already defined.")
+        if urn.lower().startswith(other.lower() + ":") or other.lower().startswith(urn.lower() + ":"):
+            raise InvalidValue(f"The schema id {urn!r} overlaps {other!r}: attribute paths could not tell them apart.")
 
 
 DEFAULT_REGISTRY = Registry((USER, GROUP))

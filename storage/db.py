@@ -8,6 +8,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.query import register_sqlite_functions
+
 # Execution option a writer sets so that SQLite takes the write lock at BEGIN: a deferred transaction that later
 # writes can fail with SQLITE_BUSY instead of waiting for busy_timeout.
 IMMEDIATE = "scim_begin_immediate"
@@ -37,6 +39,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        register_sqlite_functions(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -154,3 +154,110 @@ class GroupMember(Base):
     group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+
+
+# -- Admin console --
+
+
+class Admin(Base):
+    """A person who signs in to the console at /admin; the password is stored only as a salted hash."""
+
+    __tablename__ = "admins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AdminSession(Base):
+    """A signed-in browser: the cookie carries a secret, the table only its SHA-256, so sign-out really ends it."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class SignInFailure(Base):
+    """Failed sign-ins counted per key ("account:<email>" or "ip:<address>") in a fixed window, for lock-out."""
+
+    __tablename__ = "admin_sign_in_failures"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+# -- Activity log -------------------------------------------------------------------------------------------------
+
+from sqlalchemy import BigInteger  # noqa: E402 (this section is appended; the import block above is shared)
+
+
+class Event(Base):
+    """One entry of the activity log and change feed; `id` order is commit order (see storage/events.py).
+
+    `tenant_id` is NULL when no tenant is known (a 401). `token_id` names the token, never any part of its secret.
+    On SQLite, AUTOINCREMENT keeps ids from being reused once the newest events are pruned.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_tenant_id_id", "tenant_id", "id"),
+        Index("ix_events_occurred_at", "occurred_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    token_id: Mapped[str | None] = mapped_column(String(32))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(2048))
+    resource_type: Mapped[str | None] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    scim_type: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(2048))
+    diff: Mapped[dict[str, Any] | None] = mapped_column(Document)
+
+
+class AdminKey(Base):
+    """A key for the platform's admin API: hashed like a SCIM token, but tenant-less and kept apart from them."""
+
+    __tablename__ = "admin_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# -- Tenant extension schemas -------------------------------------------------------------------------------------
+
+# Bumped in the transaction that adds or removes one of the tenant's extension schemas and read by authentication,
+# so each worker learns on the tenant's next request that its cached registry is stale (storage/tenant_schemas.py).
+# Declared here, not in `Tenant`, because this section is appended to the file.
+Tenant.schemas_version = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+
+class TenantSchema(Base):
+    """A tenant's own extension schema for one resource type: its RFC 7643 §7 representation, validated."""
+
+    __tablename__ = "tenant_schemas"
+    __table_args__ = (UniqueConstraint("tenant_id", "urn"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    urn: Mapped[str] = mapped_column(Text)
+    definition: Mapped[dict[str, Any]] = mapped_column(Document)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

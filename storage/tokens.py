@@ -20,12 +20,16 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request is: the token and the tenant it belongs to."""
+    """Who a request is: the token and the tenant it belongs to.
+
+    `schemas_version` changes whenever the tenant's extension schemas do (storage/tenant_schemas.py).
+    """
 
     token_id: str
     tenant_id: int
     tenant_name: str
     last_used_at: datetime | None
+    schemas_version: int
 
 
 def hash_secret(secret: str) -> str:
@@ -61,7 +65,7 @@ def authenticate(session: Session, secret: str) -> Principal | None:
         return None
     now = utcnow()
     row = session.execute(
-        select(Token.id, Token.tenant_id, Tenant.name, Token.last_used_at)
+        select(Token.id, Token.tenant_id, Tenant.name, Token.last_used_at, Tenant.schemas_version)
         .join(Tenant, Tenant.id == Token.tenant_id)
         .where(
             Token.secret_hash == hash_secret(secret),
@@ -71,7 +75,8 @@ def authenticate(session: Session, secret: str) -> Principal | None:
     ).first()
     if row is None:
         return None
-    return Principal(token_id=row[0], tenant_id=row[1], tenant_name=row[2], last_used_at=row[3])
+    return Principal(token_id=row[0], tenant_id=row[1], tenant_name=row[2], last_used_at=row[3],
+                     schemas_version=row[4])
 
 
 def touch_due(principal: Principal) -> bool:

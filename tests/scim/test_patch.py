@@ -228,6 +228,21 @@ CASES = [
         changed(**{EXT: ext(department="Ops", costCenter="7")}),
         id="replace-nopath-nested-extension",
     ),
+    # a schema URN as the path: that schema's attributes (scim2-tester)
+    pytest.param(
+        {"op": "add", "path": EXT, "value": {"schemas": [EXT], "costCenter": "7", "manager": {"value": "m2"}}},
+        changed(**{EXT: ext(costCenter="7", manager={"value": "m2"})}),
+        id="add-extension-urn",
+    ),
+    pytest.param(
+        {"op": "replace", "path": EXT.upper(), "value": {"department": "Ops"}},
+        changed(**{EXT: ext(department="Ops")}),
+        id="replace-extension-urn",
+    ),
+    pytest.param({"op": "remove", "path": EXT}, changed(**{EXT: None}), id="remove-extension-urn"),
+    pytest.param(
+        {"op": "replace", "path": CORE, "value": {"nickName": "Babs"}}, changed(nickName="Babs"), id="replace-core-urn"
+    ),
 ]
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from scim.errors import InvalidSyntax, InvalidValue
 from scim.payloads import coerce_value, parse_resource
@@ -18,10 +16,10 @@ from scim.schemas import (
     GROUP_URN,
     USER,
     USER_URN,
-    Attribute,
     ResourceType,
     Schema,
 )
+from tests.strategies import documents
 
 EXT = ENTERPRISE_USER_URN
 TEST_URN = "urn:example:params:scim:schemas:extension:test:2.0:User"
@@ -340,58 +338,6 @@ def test_payload_classes_are_built_per_resource_type_so_tenant_extensions_are_ho
 
 # -- round trip -----------------------------------------------------------------------------------------
 
-_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
-_SCALARS = {
-    "string": _TEXT,
-    "reference": _TEXT,
-    "binary": _TEXT,
-    "boolean": st.booleans(),
-    "integer": st.integers(-(2**63), 2**63 - 1),
-    "decimal": st.integers() | st.floats(allow_nan=False, allow_infinity=False),
-    "dateTime": st.datetimes(timezones=st.just(UTC)).map(lambda moment: moment.isoformat()),
-}
-
-
-def _one_primary(elements: list[Any]) -> list[Any]:
-    seen = False
-    for element in elements:
-        if isinstance(element, dict) and element.get("primary") is True:
-            element["primary"] = not seen
-            seen = True
-    return elements
-
-
-def _object(
-    attributes: tuple[Attribute, ...], required: dict[str, st.SearchStrategy] | None = None
-) -> st.SearchStrategy:
-    """Objects of the writable attributes; a group's `members` never is in a document."""
-    optional = {
-        attribute.name: _value(attribute)
-        for attribute in attributes
-        if attribute.mutability in ("readWrite", "immutable") and attribute.name != "members"
-    }
-    for name in required or {}:
-        optional.pop(name)
-    return st.fixed_dictionaries(required or {}, optional=optional).filter(bool)
-
-
-def _value(attribute: Attribute) -> st.SearchStrategy:
-    single = _object(attribute.sub_attributes) if attribute.is_complex else _SCALARS[attribute.type]
-    if attribute.multi_valued:
-        return st.lists(single, min_size=1, max_size=3).map(_one_primary)
-    return single
-
-
-def documents(resource_type: ResourceType) -> st.SearchStrategy:
-    """Valid stored documents for `resource_type`, built from the schema data: readWrite attributes only."""
-    required = {
-        attribute.name: _value(attribute) for attribute in resource_type.schema.attributes if attribute.required
-    }
-    core = _object((*resource_type.schema.attributes, Attribute("externalId", "string")), required)
-    extensions = {schema.id: _object(schema.attributes) for schema in resource_type.schemas[1:]}
-    return st.tuples(core, st.fixed_dictionaries({}, optional=extensions)).map(lambda parts: {**parts[0], **parts[1]})
-
-
 def _upper_keys(value: Any) -> Any:
     if isinstance(value, dict):
         return {key.upper(): _upper_keys(item) for key, item in value.items()}
@@ -418,3 +364,9 @@ def test_any_valid_user_document_with_upper_cased_names_comes_back_in_the_schema
 def test_any_valid_group_document_comes_back_unchanged(doc: dict[str, Any]):
     parsed = parse_resource(doc, GROUP)
     assert (parsed.document, parsed.members) == (doc, None)
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800"])
+def test_strings_a_database_cannot_store_are_invalid_value(text: str):
+    with pytest.raises(InvalidValue):
+        parse_resource({"userName": text}, USER)

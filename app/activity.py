@@ -1,0 +1,165 @@
+"""The activity log, from the request: each SCIM write and each failed SCIM request becomes events (storage.events).
+
+Writes. The write functions of app.resources (shared by the routes and /Bulk) call `created(...)`,
+`patching(...)` / `replacing(...)` then `.record(stored)`, or `deleted(...)`, before the caller commits. The events
+go through the request's session, into the transaction (or Bulk operation's savepoint) of the change they
+describe: the change and its events commit together or not at all. An event names the token (its id, never its
+secret), the client's address (after ProxyFix, see SCIM_TRUST_PROXY) and User-Agent, the request's method and
+path, and the status of the write it describes (201 created, 200 replaced or modified, 204 deleted, as RFC 7644
+§3.3-§3.6 define them; a group PATCH answered 204 No Content, or an operation of a Bulk request, still says 200).
+
+Failures. `init_app` adds an after-request hook: any response of 400 or more to a request under the SCIM API (401s
+included, whose tenant is unknown) is logged as `request.rejected` with its status, scimType and detail, read back
+from the SCIM Error body (RFC 7644 §3.12) whichever handler rendered it. The request's own transaction is rolled
+back first and the event is written in a transaction of its own. Recording can fail (the database may be why the
+request failed): that is logged and never replaces the error the client gets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+
+from app import database
+from scim.patch import Patch
+from scim.payloads import ParsedResource
+from scim.schemas import DEFAULT_REGISTRY, ResourceType
+from storage import events
+from storage.db import begin_write
+from storage.tokens import Principal
+
+log = logging.getLogger(__name__)
+
+def init_app(app: Flask) -> None:
+    app.after_request(_record_failure)
+
+
+# -- writes ---------------------------------------------------------------------------------------------------------
+
+
+def record_change(
+    kind: str, resource_type: str, resource_id: str, diff: dict[str, Any] | None = None, status: int = 200
+) -> None:
+    """Stage one event in the request's transaction; it is written when the caller commits."""
+    events.stage(database.get_session(), _origin(), kind, status, resource_type, resource_id, diff)
+
+
+def created(resource_type: ResourceType, stored: Any, parsed: ParsedResource) -> None:
+    """POST (RFC 7644 §3.3): `user.created` / `group.created`, with the members the group really got."""
+    members = None
+    if parsed.members:
+        added = events.members_among(database.get_session(), _tenant_id(), stored.id, None)
+        members = events.MemberDelta(added=added, skipped=stored.skipped_members)
+    changes = events.changes_on_create(resource_type, stored.doc, parsed.password is not None, members)
+    _record(resource_type, stored.id, changes, 201)
+
+
+def deleted(resource_type_name: str, resource_id: str) -> None:
+    """DELETE (RFC 7644 §3.6): `user.deleted` / `group.deleted`."""
+    record_change(f"{resource_type_name.lower()}.deleted", resource_type_name, resource_id, status=204)
+
+
+@dataclass(frozen=True)
+class Update:
+    """A PUT or PATCH under way: the resource as it was (and the members it could change), to diff it after."""
+
+    resource_type: ResourceType
+    before: Any
+    password_set: bool
+    member_scope: Collection[str] | None = None  # the member ids looked at; None: the whole membership
+    members_before: set[str] | None = None  # None: the write does not touch the membership
+
+    def record(self, stored: Any) -> None:
+        """Stage the events of the write that produced `stored` (a user's is one, a group's one per change)."""
+        members = None
+        if self.members_before is not None:
+            after = events.members_among(database.get_session(), _tenant_id(), stored.id, self.member_scope)
+            members = events.MemberDelta(after - self.members_before, self.members_before - after,
+                                         stored.skipped_members)
+        changes = events.changes_on_update(self.resource_type, self.before.doc, stored.doc, self.password_set, members)
+        _record(self.resource_type, stored.id, changes, 200)
+
+
+def patching(resource_type: ResourceType, current: Any, operations: Patch) -> Update:
+    """Before a PATCH (RFC 7644 §3.5.2): remember the members its steps name, or all of them if a step clears."""
+    steps = operations.member_steps
+    if not steps:
+        return Update(resource_type, current, operations.password is not None)
+    clears = any(step.action == "clear" for step in steps)
+    scope = None if clears else {member_id for step in steps for member_id in step.ids}
+    return _watching_members(resource_type, current, operations.password is not None, scope)
+
+
+def replacing(resource_type: ResourceType, current: Any, parsed: ParsedResource) -> Update:
+    """Before a PUT (RFC 7644 §3.5.1): given `members` replace the whole membership."""
+    if parsed.members is None:
+        return Update(resource_type, current, parsed.password is not None)
+    return _watching_members(resource_type, current, parsed.password is not None, None)
+
+
+def _watching_members(
+    resource_type: ResourceType, current: Any, password_set: bool, scope: Collection[str] | None
+) -> Update:
+    before = events.members_among(database.get_session(), _tenant_id(), current.id, scope)
+    return Update(resource_type, current, password_set, scope, before)
+
+
+def _record(resource_type: ResourceType, resource_id: str, changes: list[events.Change], status: int) -> None:
+    for change in changes:
+        record_change(change.kind, resource_type.name, resource_id, change.diff, status)
+
+
+# -- failures -------------------------------------------------------------------------------------------------------
+
+
+def _record_failure(response: Response) -> Response:
+    if response.status_code >= 400 and request.path.startswith(current_app.blueprints["scim"].url_prefix + "/"):
+        _record_rejected(response)
+    return response
+
+
+def _record_rejected(response: Response) -> None:
+    body = response.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    resource_type, resource_id = _requested_resource()
+    try:
+        session = database.get_session()
+        session.rollback()  # the request's own work is void (and on SQLite its write lock is released)
+        begin_write(session)
+        events.stage(session, _origin(), events.REQUEST_REJECTED, response.status_code, resource_type, resource_id,
+                     scim_type=body.get("scimType"), detail=body.get("detail"))
+        session.commit()
+    except Exception:
+        # The teardown rolls the session back; the client still gets its own error.
+        log.exception("could not log the rejected request %s %s (%s)", request.method, request.path,
+                      response.status_code)
+
+
+def _requested_resource() -> tuple[str | None, str | None]:
+    """The resource type and id the URL names, when it names them (`/Users/{id}`)."""
+    args = request.view_args or {}
+    resource_type = DEFAULT_REGISTRY.by_endpoint(args["endpoint"]) if "endpoint" in args else None
+    return (resource_type.name if resource_type else None), args.get("resource_id")
+
+
+# -- the request ----------------------------------------------------------------------------------------------------
+
+
+def _origin() -> events.Origin:
+    principal: Principal | None = g.get("principal")
+    return events.Origin(
+        method=request.method,
+        path=request.path,
+        tenant_id=principal.tenant_id if principal else None,
+        token_id=principal.token_id if principal else None,
+        client_ip=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"),
+    )
+
+
+def _tenant_id() -> int:
+    return g.principal.tenant_id

@@ -1,0 +1,79 @@
+"""`scim-server admin …`: the accounts that sign in to the console at /admin."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy.orm import Session
+
+from app.console.security import EMAIL_MAX, hash_password
+from scim.errors import ScimError
+from storage import admins
+
+PASSWORD_MIN = 12
+
+_password_stdin = click.option("--password-stdin", is_flag=True,
+                               help="Read the password from the first line of standard input instead of prompting.")
+
+
+@click.group("admin", cls=AppGroup)
+def admin_group() -> None:
+    """Manage admin console accounts."""
+
+
+@admin_group.command("create")
+@click.argument("email")
+@_password_stdin
+def admin_create(email: str, password_stdin: bool) -> None:
+    """Create an admin who signs in with EMAIL; the password is prompted for (or read with --password-stdin)."""
+    if "@" not in email or len(email) > EMAIL_MAX:
+        raise click.BadParameter("not an email address", param_hint="EMAIL")
+    password_hash = hash_password(_read_password(password_stdin))
+    with _transaction() as session:
+        admin = admins.create(session, email, password_hash)
+    click.echo(f"admin {admin.email} created; sign in at /admin")
+
+
+@admin_group.command("set-password")
+@click.argument("email")
+@_password_stdin
+def admin_set_password(email: str, password_stdin: bool) -> None:
+    """Give EMAIL a new password; their open sessions end."""
+    password_hash = hash_password(_read_password(password_stdin))
+    with _transaction() as session:
+        admin = admins.set_password_hash(session, email, password_hash)
+    click.echo(f"password of {admin.email} changed")
+
+
+@admin_group.command("list")
+def admin_list() -> None:
+    """List admins and when they last signed in."""
+    with _transaction() as session:
+        for admin in admins.list_all(session):
+            last = f"{admin.last_sign_in_at:%Y-%m-%d %H:%M}" if admin.last_sign_in_at else "never"
+            click.echo(f"{admin.email}\tcreated {admin.created_at:%Y-%m-%d %H:%M}\tlast sign-in {last}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < PASSWORD_MIN:
+        raise click.ClickException(f"The password must have at least {PASSWORD_MIN} characters.")
+    return password
+
+
+@contextmanager
+def _transaction() -> Iterator[Session]:
+    """A session committed when the command succeeds; storage errors become clean CLI errors."""
+    try:
+        with current_app.extensions["scim.sessionmaker"].begin() as session:
+            yield session
+    except ScimError as error:
+        raise click.ClickException(error.detail) from error

@@ -1,0 +1,180 @@
+"""SCIM resource endpoints (RFC 7644 §3): one set of views, generic over the resource type.
+
+Each view reads route → auth (blueprint) → parse/validate (scim/) → storage → commit → serialize.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from flask import Response, current_app, request
+
+from app import database
+from app.auth import current_principal
+from app.http import base_url, read_json, scim_response
+from app.scim_api import bp, registry
+from scim import filters, patch, payloads
+from scim.errors import NotFound, NotImplementedFeature
+from scim.projection import Projection
+from scim.schemas import ResourceType
+from scim.search import SearchParams, list_response
+from scim.versions import if_none_match_hit
+from storage import documents, groups, users
+
+_STORAGE: dict[str, ModuleType] = {"User": users, "Group": groups}
+# A group PATCH answers 204 unless the client asks for attributes: Okta and Entra accept it, and it spares
+# rendering a membership of any size (Entra recommends it for groups; the validator reads user bodies).
+_PATCH_NO_CONTENT = frozenset({"Group"})
+
+
+def resolve(endpoint: str) -> tuple[ResourceType, ModuleType]:
+    """The resource type served at `/{endpoint}` and its storage module; anything else is a 404."""
+    resource_type = registry().by_endpoint(endpoint)
+    if resource_type is None or resource_type.name not in _STORAGE:
+        raise NotFound(f"No resource endpoint /{endpoint}.")
+    return resource_type, _STORAGE[resource_type.name]
+
+
+def _projection(resource_type: ResourceType, source: Any = None) -> Projection:
+    source = request.args if source is None else source
+    return Projection.parse(resource_type, source.get("attributes"), source.get("excludedAttributes"))
+
+
+def _projection_asked() -> bool:
+    """Whether the request names `attributes` or `excludedAttributes` (RFC 7644 §3.9); other parameters, such as
+    the bare `aadOptscim062020` Entra appends to every request, ask for nothing."""
+    return bool(request.args.get("attributes") or request.args.get("excludedAttributes"))
+
+
+def _respond(
+    resource_type: ResourceType, store: ModuleType, stored: Any, status: int = 200, projection: Projection | None = None
+) -> Response:
+    """One resource with its ETag (RFC 7644 §3.14); a 201 also carries Location (RFC 7644 §3.3)."""
+    tenant_id = current_principal().tenant_id
+    projection = projection or _projection(resource_type)
+    body = store.to_resources(database.get_session(), tenant_id, [stored], projection, base_url())[0]
+    headers = {"ETag": stored.etag}
+    if status == 201:
+        headers["Location"] = f"{base_url()}{resource_type.endpoint}/{stored.id}"
+    return scim_response(body, status, headers)
+
+
+def _search(resource_type: ResourceType, store: ModuleType, params: SearchParams) -> Response:
+    session, tenant_id = database.get_session(), current_principal().tenant_id
+    expr = filters.parse_filter(params.filter, resource_type) if params.filter else None
+    page = store.search(session, tenant_id, resource_type, expr, params)
+    projection = Projection.parse(resource_type, params.attributes, params.excluded_attributes)
+    resources = store.to_resources(session, tenant_id, page.items, projection, base_url())
+    body = list_response(resources, page.total, None if params.cursor is not None else params.start_index,
+                         next_cursor=page.next_cursor, previous_cursor=page.previous_cursor)
+    return scim_response(body)
+
+
+def _search_params(source: Any, from_body: bool) -> SearchParams:
+    config = current_app.config
+    build = SearchParams.from_body if from_body else SearchParams.from_query
+    return build(source, max_results=config["MAX_RESULTS"], default_count=config["DEFAULT_PAGE_SIZE"])
+
+
+@bp.get("/<endpoint>")
+def list_resources(endpoint: str) -> Response:
+    """Query a collection (RFC 7644 §3.4.2)."""
+    resource_type, store = resolve(endpoint)
+    return _search(resource_type, store, _search_params(request.args, from_body=False))
+
+
+@bp.post("/.search")
+def search_all() -> Response:
+    """Per RFC 7644 §3.4.3 a root `/.search` spans every resource type; not supported here (§3.12: 501)."""
+    raise NotImplementedFeature("POST /.search at the root is not supported: use /Users/.search or /Groups/.search.")
+
+
+@bp.post("/<endpoint>/.search")
+def search_resources(endpoint: str) -> Response:
+    """Query with POST (RFC 7644 §3.4.3)."""
+    resource_type, store = resolve(endpoint)
+    return _search(resource_type, store, _search_params(read_json(), from_body=True))
+
+
+# -- writes, shared by the routes below and by /Bulk (app.bulk): validate and write; the caller commits ---------------
+
+
+def create(resource_type: ResourceType, store: ModuleType, body: Any) -> Any:
+    """Create a resource from a POST body (RFC 7644 §3.3); returns the stored resource."""
+    parsed = payloads.parse_resource(body, resource_type)
+    return store.create(database.get_session(), current_principal().tenant_id, documents.new_id(), parsed)
+
+
+def replace(resource_type: ResourceType, store: ModuleType, resource_id: str, body: Any, if_match: str | None) -> Any:
+    """Replace a resource with a PUT body (RFC 7644 §3.5.1): the id comes from the URL, read-only attributes in
+    the body are ignored, a stale `if_match` is a 412 (§3.14)."""
+    parsed = payloads.parse_resource(body, resource_type)
+    session, tenant_id = database.get_session(), current_principal().tenant_id
+    current = store.get(session, tenant_id, resource_id, for_update=True)
+    store.check_version(current, if_match)
+    return store.replace(session, tenant_id, current, parsed)
+
+
+def modify(resource_type: ResourceType, store: ModuleType, resource_id: str, body: Any, if_match: str | None) -> Any:
+    """Apply a PatchOp body (RFC 7644 §3.5.2): all operations or none; a stale `if_match` is a 412 (§3.14)."""
+    operations = patch.compile_patch(body, resource_type, resource_id)
+    session, tenant_id = database.get_session(), current_principal().tenant_id
+    current = store.get(session, tenant_id, resource_id, for_update=True)
+    store.check_version(current, if_match)
+    return store.patch(session, tenant_id, current, operations)
+
+
+def remove(store: ModuleType, resource_id: str, if_match: str | None) -> None:
+    """Delete a resource (RFC 7644 §3.6); with `if_match`, only at that version (§3.14)."""
+    session, tenant_id = database.get_session(), current_principal().tenant_id
+    if if_match:
+        store.check_version(store.get(session, tenant_id, resource_id, for_update=True), if_match)
+    store.remove(session, tenant_id, resource_id)
+
+
+@bp.post("/<endpoint>")
+def create_resource(endpoint: str) -> Response:
+    """Create (RFC 7644 §3.3): 201, Location, the full resource."""
+    resource_type, store = resolve(endpoint)
+    stored = create(resource_type, store, read_json())
+    database.commit()
+    return _respond(resource_type, store, stored, 201)
+
+
+@bp.get("/<endpoint>/<resource_id>")
+def get_resource(endpoint: str, resource_id: str) -> Response:
+    """Read one resource (RFC 7644 §3.4.1); If-None-Match with the current version is a 304."""
+    resource_type, store = resolve(endpoint)
+    stored = store.get(database.get_session(), current_principal().tenant_id, resource_id)
+    if if_none_match_hit(request.headers.get("If-None-Match"), stored.etag):
+        return Response(status=304, headers={"ETag": stored.etag})
+    return _respond(resource_type, store, stored)
+
+
+@bp.put("/<endpoint>/<resource_id>")
+def replace_resource(endpoint: str, resource_id: str) -> Response:
+    """Replace (RFC 7644 §3.5.1)."""
+    resource_type, store = resolve(endpoint)
+    stored = replace(resource_type, store, resource_id, read_json(), request.headers.get("If-Match"))
+    database.commit()
+    return _respond(resource_type, store, stored)
+
+
+@bp.patch("/<endpoint>/<resource_id>")
+def patch_resource(endpoint: str, resource_id: str) -> Response:
+    """Modify (RFC 7644 §3.5.2): 200 with the resource, or 204 when it is not needed."""
+    resource_type, store = resolve(endpoint)
+    stored = modify(resource_type, store, resource_id, read_json(), request.headers.get("If-Match"))
+    database.commit()
+    if resource_type.name in _PATCH_NO_CONTENT and not _projection_asked():
+        return Response(status=204, headers={"ETag": stored.etag})
+    return _respond(resource_type, store, stored)
+
+
+@bp.delete("/<endpoint>/<resource_id>")
+def delete_resource(endpoint: str, resource_id: str) -> Response:
+    """Delete (RFC 7644 §3.6): 204, then 404."""
+    remove(resolve(endpoint)[1], resource_id, request.headers.get("If-Match"))
+    database.commit()
+    return Response(status=204)

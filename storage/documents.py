@@ -1,0 +1,58 @@
+"""Rows ⇄ SCIM resources: `schemas`, `id` and `meta` are derived here, in one place, for every resource type."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from scim.schemas import ResourceType
+from scim.versions import etag
+
+
+def new_id() -> str:
+    """Server-assigned ids are random UUIDs: unguessable and stable (RFC 7643 §3.1)."""
+    return str(uuid.uuid4())
+
+
+def is_id(value: str) -> bool:
+    """Whether `value` can be a server-assigned id; anything else names no resource (and needs no query)."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+def timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, to the microsecond stored, so `meta.lastModified gt` filters agree with it."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Stored(Protocol):
+    """What storage keeps of any resource."""
+
+    id: str
+    doc: dict[str, Any]
+    created: datetime
+    last_modified: datetime
+    version: int
+
+
+def resource(
+    resource_type: ResourceType, stored: Stored, base_url: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The wire form of a stored resource; `extra` adds server-computed attributes (a user's groups, members)."""
+    doc = stored.doc
+    schemas = [resource_type.schema.id, *(urn for urn in resource_type.extension_urns() if urn in doc)]
+    body: dict[str, Any] = {"schemas": schemas, "id": stored.id, **doc}
+    if extra:
+        body.update(extra)
+    body["meta"] = {
+        "resourceType": resource_type.name,
+        "created": timestamp(stored.created),
+        "lastModified": timestamp(stored.last_modified),
+        "location": f"{base_url}{resource_type.endpoint}/{stored.id}",
+        "version": etag(stored.version),
+    }
+    return body

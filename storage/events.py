@@ -1,0 +1,352 @@
+"""The activity log and change feed: what happened to each tenant's directory, readable in commit order.
+
+Writing. `stage()` queues an event on a session; a `before_commit` listener inserts the queued events as the last
+statement of that session's transaction, so an event commits with the change it describes or not at all: a
+rollback discards it, and so does the rollback of a savepoint it was staged in (a failed Bulk operation). Nothing
+else inserts events.
+
+Commit order. A feed reader asks for `id > cursor`. An autoincrement id is assigned at INSERT, not at COMMIT: on
+PostgreSQL, transaction A can take id 10 and B id 11, B commits first, a reader sees 11 and moves its cursor past
+10, which it then never sees once A commits. So the insert first takes `pg_advisory_xact_lock(EVENTS_LOCK)`: event
+writers pass one at a time from their insert to their commit. PostgreSQL releases a transaction's locks only
+after its commit is visible, so a writer that gets the lock gets a higher id than every event already committed,
+and every snapshot holds a prefix of the id sequence: id order is commit order, and a cursor never skips an event.
+The critical section is short (insert, COMMIT) and comes after every row lock the request takes, so it cannot
+deadlock with them. SQLite admits one writer at a time already (writing requests BEGIN IMMEDIATE). Rolled-back
+transactions leave gaps in the ids, never reorderings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import weakref
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, event, func, insert, select
+from sqlalchemy.orm import Session, SessionTransaction
+
+from scim.errors import InvalidValue
+from scim.schemas import USER, Attribute, ResourceType
+from storage.documents import timestamp
+from storage.groups import CHUNK
+from storage.models import Event, GroupMember, Tenant, utcnow
+
+# -- event kinds ----------------------------------------------------------------------------------------------------
+
+USER_CREATED = "user.created"
+USER_UPDATED = "user.updated"
+USER_DEACTIVATED = "user.deactivated"
+USER_REACTIVATED = "user.reactivated"
+USER_DELETED = "user.deleted"
+GROUP_CREATED = "group.created"
+GROUP_UPDATED = "group.updated"  # attributes other than displayName and members, or a write that changed nothing
+GROUP_RENAMED = "group.renamed"
+GROUP_MEMBERS_ADDED = "group.members_added"
+GROUP_MEMBERS_REMOVED = "group.members_removed"
+GROUP_DELETED = "group.deleted"
+REQUEST_REJECTED = "request.rejected"
+
+REDACTED = "[redacted]"
+# Member ids listed in an event; the count is always complete.
+MEMBER_IDS_SHOWN = 20
+# Arbitrary, but fixed: the one advisory lock key event writers serialise on (PostgreSQL).
+EVENTS_LOCK = 0x5C1E_0E7E
+_PENDING = "scim.events.pending"
+_SAVEPOINTS = "scim.events.savepoints"  # savepoint → how many events were staged when it began
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an event comes from: the request, and the token that made it (its id, never its secret)."""
+
+    method: str
+    path: str
+    tenant_id: int | None = None
+    token_id: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event kind with its compact diff."""
+
+    kind: str
+    diff: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MemberDelta:
+    """The members a write really added and removed, and the ids it skipped (not users of the tenant)."""
+
+    added: Collection[str] = ()
+    removed: Collection[str] = ()
+    skipped: Collection[str] = ()
+
+
+# -- kinds and diffs ------------------------------------------------------------------------------------------------
+
+
+def changes_on_create(
+    resource_type: ResourceType, doc: Mapping[str, Any], password_set: bool = False, members: MemberDelta | None = None
+) -> list[Change]:
+    """`user.created` / `group.created` with every attribute set, the password redacted, the members summarised."""
+    diff = document_diff(resource_type, {}, doc)
+    if password_set:
+        diff["password"] = {"new": REDACTED}
+    if members is not None and (members.added or members.skipped):
+        diff["members"] = _member_summary(members.added, members.skipped)
+    return [Change(f"{resource_type.name.lower()}.created", diff)]
+
+
+def changes_on_update(
+    resource_type: ResourceType,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    password_set: bool = False,
+    members: MemberDelta | None = None,
+) -> list[Change]:
+    """The events of one PUT or PATCH: a user's is one event, a group's one per kind of change (at least one)."""
+    diff = document_diff(resource_type, before, after)
+    if password_set:
+        diff["password"] = {"new": REDACTED}
+    if resource_type.name == USER.name:
+        return [Change(_user_kind(before, after), diff)]
+    return _group_changes(diff, members or MemberDelta())
+
+
+def _user_kind(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """Deactivation and reactivation are events of their own (an unset `active` counts as active)."""
+    was_active, is_active = before.get("active") is not False, after.get("active") is not False
+    if was_active != is_active:
+        return USER_REACTIVATED if is_active else USER_DEACTIVATED
+    return USER_UPDATED
+
+
+def _group_changes(diff: dict[str, Any], members: MemberDelta) -> list[Change]:
+    changes = []
+    renamed = diff.pop("displayName", None)
+    if renamed:
+        changes.append(Change(GROUP_RENAMED, {"displayName": renamed}))
+    if diff:
+        changes.append(Change(GROUP_UPDATED, diff))
+    if members.added or members.skipped:
+        changes.append(Change(GROUP_MEMBERS_ADDED, {"members": _member_summary(members.added, members.skipped)}))
+    if members.removed:
+        changes.append(Change(GROUP_MEMBERS_REMOVED, {"members": {"removed": _ids(members.removed)}}))
+    return changes or [Change(GROUP_UPDATED, {})]
+
+
+def _member_summary(added: Collection[str], skipped: Collection[str]) -> dict[str, Any]:
+    summary = {"added": _ids(added)}
+    if skipped:
+        summary["skipped"] = _ids(skipped)
+    return summary
+
+
+def _ids(ids: Collection[str]) -> dict[str, Any]:
+    """A capped, sorted list and the full count: a 10 000-member PUT stays a small row."""
+    return {"ids": sorted(ids)[:MEMBER_IDS_SHOWN], "count": len(ids)}
+
+
+def document_diff(
+    resource_type: ResourceType, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """{path: {"old": …, "new": …}} for each attribute path whose value changed (a side is left out when unassigned).
+
+    Paths are `name.givenName`, `emails` (multi-valued attributes compare as a whole) and
+    `urn:…:enterprise:2.0:User:department`. Values of attributes that are `returned: never` (RFC 7643 §7, e.g.
+    `password`) are replaced by REDACTED, as the schema data says, wherever they occur.
+    """
+    old, new = _flatten(resource_type, before), _flatten(resource_type, after)
+    diff = {}
+    for path in sorted(old.keys() | new.keys()):
+        if old.get(path) != new.get(path):
+            sides = {name: flat[path] for name, flat in (("old", old), ("new", new)) if path in flat}
+            diff[path] = {name: _redact(resource_type, path, value) for name, value in sides.items()}
+    return diff
+
+
+def _flatten(resource_type: ResourceType, doc: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        schema = resource_type.schema_by_urn(key)
+        if schema is not None and isinstance(value, Mapping):
+            for name, item in value.items():
+                _put(flat, f"{schema.id}:{name}", item)
+        else:
+            _put(flat, key, value)
+    return flat
+
+
+def _put(flat: dict[str, Any], path: str, value: Any) -> None:
+    """A singular complex attribute becomes one path per sub-attribute."""
+    if isinstance(value, Mapping):
+        flat.update((f"{path}.{name}", item) for name, item in value.items())
+    else:
+        flat[path] = value
+
+
+def _redact(resource_type: ResourceType, path: str, value: Any) -> Any:
+    ref = resource_type.resolve_path(path)
+    if ref is None:
+        return value
+    if ref.attribute.returned == "never" or (ref.sub_attribute and ref.sub_attribute.returned == "never"):
+        return REDACTED
+    return _redact_subs(ref.attribute, value) if ref.sub_attribute is None else value
+
+
+def _redact_subs(attribute: Attribute, value: Any) -> Any:
+    """Elements of a multi-valued complex attribute keep their sub-attributes, minus the never-returned ones."""
+    hidden = {sub.name.lower() for sub in attribute.sub_attributes if sub.returned == "never"}
+    if not hidden or not isinstance(value, list):
+        return value
+    return [{key: REDACTED if key.lower() in hidden else item for key, item in element.items()}
+            if isinstance(element, Mapping) else element for element in value]
+
+
+def members_among(session: Session, tenant_id: int, group_id: str, ids: Collection[str] | None) -> set[str]:
+    """Which of `ids` (None: any user) are members of the group now; read before and after a write for its delta.
+
+    With ids it costs O(k) index lookups, so a PATCH adding k members stays O(k) whatever the group's size.
+    """
+    query = select(GroupMember.member_id).where(GroupMember.tenant_id == tenant_id, GroupMember.group_id == group_id)
+    if ids is None:
+        return set(session.scalars(query))
+    listed = sorted(ids)
+    found: set[str] = set()
+    for start in range(0, len(listed), CHUNK):
+        found.update(session.scalars(query.where(GroupMember.member_id.in_(listed[start:start + CHUNK]))))
+    return found
+
+
+# -- writing --------------------------------------------------------------------------------------------------------
+
+
+def stage(
+    session: Session,
+    origin: Origin,
+    kind: str,
+    status: int,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    diff: Mapping[str, Any] | None = None,
+    scim_type: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Queue an event on the session's transaction (begun if need be); it is inserted when that transaction commits."""
+    if not session.in_transaction():
+        session.begin()
+    row = {
+        "occurred_at": utcnow(), "tenant_id": origin.tenant_id, "token_id": origin.token_id,
+        "client_ip": origin.client_ip, "user_agent": origin.user_agent, "method": origin.method,
+        "path": origin.path, "resource_type": resource_type, "resource_id": resource_id, "kind": kind,
+        "status": status, "scim_type": scim_type, "detail": detail, "diff": dict(diff) if diff is not None else None,
+    }
+    session.info.setdefault(_PENDING, []).append(_fit(row))
+
+
+def _fit(row: dict[str, Any]) -> dict[str, Any]:
+    """Cut strings to their column's length: a client's overlong User-Agent or URL must not fail the request."""
+    for column in Event.__table__.columns:
+        length = getattr(column.type, "length", None)
+        value = row.get(column.name)
+        if length and isinstance(value, str) and len(value) > length:
+            row[column.name] = value[:length]
+    return row
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """Insert the staged events last in the outermost transaction, under the commit-order lock (module docstring)."""
+    if session.in_nested_transaction() or not session.info.get(_PENDING):
+        return
+    pending = session.info.pop(_PENDING)
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(EVENTS_LOCK)))
+    session.execute(insert(Event), pending)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        marks = session.info.setdefault(_SAVEPOINTS, weakref.WeakKeyDictionary())
+        marks[transaction] = len(session.info.get(_PENDING, ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _discard_pending(session: Session, previous_transaction: SessionTransaction) -> None:
+    """Forget the events staged in what was rolled back: the whole transaction, or one savepoint."""
+    if not previous_transaction.nested:
+        session.info.pop(_PENDING, None)
+    elif _PENDING in session.info:
+        del session.info[_PENDING][session.info[_SAVEPOINTS].get(previous_transaction, 0):]
+
+
+def prune(session: Session, older_than: datetime) -> int:
+    """Delete the events that occurred before `older_than` (the retention limit); returns how many."""
+    return session.execute(delete(Event).where(Event.occurred_at < older_than)).rowcount
+
+
+# -- reading --------------------------------------------------------------------------------------------------------
+
+
+def read(
+    session: Session,
+    *,
+    after: int = 0,
+    limit: int,
+    tenant_id: int | None = None,
+    kind: str | None = None,
+    since: datetime | None = None,
+    newest: bool = False,
+) -> list[tuple[Event, str | None]]:
+    """Events with their tenant's name, in commit (id) order: the first `limit` after `after`, or with `newest` the
+    last `limit` (still oldest first)."""
+    query = select(Event, Tenant.name).outerjoin(Tenant, Tenant.id == Event.tenant_id).where(Event.id > after)
+    if tenant_id is not None:
+        query = query.where(Event.tenant_id == tenant_id)
+    if kind is not None:
+        query = query.where(Event.kind == kind)
+    if since is not None:
+        query = query.where(Event.occurred_at >= since)
+    query = query.order_by(Event.id.desc() if newest else Event.id).limit(limit)
+    rows = [(row[0], row[1]) for row in session.execute(query)]
+    return rows[::-1] if newest else rows
+
+
+def newest_id(session: Session) -> int:
+    """The id of the newest event, 0 when there is none: where following the log starts."""
+    return session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0
+
+
+def to_dict(event_row: Event, tenant_name: str | None) -> dict[str, Any]:
+    """An event as the feed and `scim-server events --json` show it; its `id` is also the cursor to resume after it."""
+    return {
+        "id": encode_cursor(event_row.id), "time": timestamp(event_row.occurred_at), "tenant": tenant_name,
+        "kind": event_row.kind, "status": event_row.status, "method": event_row.method, "path": event_row.path,
+        "resource_type": event_row.resource_type, "resource_id": event_row.resource_id,
+        "token_id": event_row.token_id, "client_ip": event_row.client_ip, "user_agent": event_row.user_agent,
+        "scim_type": event_row.scim_type, "detail": event_row.detail, "diff": event_row.diff,
+    }
+
+
+def encode_cursor(event_id: int) -> str:
+    """An opaque cursor: clients resume with it and never compute with it."""
+    return base64.urlsafe_b64encode(event_id.to_bytes(8, "big")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError) as error:
+        raise InvalidValue(f"The cursor {cursor!r} is not one this server issued.") from error
+    if len(raw) != 8:
+        raise InvalidValue(f"The cursor {cursor!r} is not one this server issued.")
+    return int.from_bytes(raw, "big")
+

@@ -1,0 +1,224 @@
+"""Users of a tenant: create, read, replace, patch, delete. Every function is scoped by tenant_id; none commits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from scim.errors import NotFound, PreconditionFailed, Uniqueness
+from scim.filters import Expr
+from scim.patch import Patch, apply
+from scim.payloads import ParsedResource
+from scim.projection import Projection
+from scim.schemas import ResourceType
+from scim.search import SearchParams
+from scim.versions import etag, if_match_ok
+from storage import documents, query
+from storage.models import Group, GroupMember, User, UserEmail, utcnow
+
+_COLUMNS = (User.id, User.doc, User.created, User.last_modified, User.version)
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of a search: the users, the number of matches, RFC 9865 cursors when paging by cursor."""
+
+    items: list[StoredUser]
+    total: int
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    id: str
+    doc: dict[str, Any]
+    created: datetime
+    last_modified: datetime
+    version: int
+
+    @property
+    def etag(self) -> str:
+        return etag(self.version)
+
+
+def _stored(row: Row[Any]) -> StoredUser:
+    return StoredUser(row.id, row.doc, row.created, row.last_modified, row.version)
+
+
+def hash_password(password: str) -> str:
+    """scrypt (RFC 7914) with a random salt; the cleartext is never stored."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt$16384$8$1${salt.hex()}${digest.hex()}"
+
+
+def _columns(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The indexed copies of document attributes (see docs/design.md)."""
+    user_name = doc["userName"]
+    return {
+        "user_name": user_name,
+        "user_name_key": user_name.lower(),
+        "external_id": doc.get("externalId"),
+        "display_name": doc.get("displayName"),
+        "active": doc.get("active"),
+        "doc": dict(doc),
+    }
+
+
+def _email_rows(tenant_id: int, user_id: str, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for position, email in enumerate(doc.get("emails") or ()):
+        value = email.get("value")
+        rows.append({
+            "user_id": user_id, "position": position, "tenant_id": tenant_id, "value": value,
+            "value_key": value.lower() if isinstance(value, str) else None, "type": email.get("type"),
+            "primary": email.get("primary"), "display": email.get("display"),
+        })
+    return rows
+
+
+def _write_emails(session: Session, tenant_id: int, user_id: str, doc: Mapping[str, Any], *, replace: bool) -> None:
+    if replace:
+        session.execute(delete(UserEmail).where(UserEmail.user_id == user_id))
+    rows = _email_rows(tenant_id, user_id, doc)
+    if rows:
+        session.execute(insert(UserEmail), rows)
+
+
+def _taken(error: IntegrityError, user_name: str) -> Uniqueness:
+    return Uniqueness(f"A user with userName {user_name!r} already exists (userName is case-insensitive).")
+
+
+def create(session: Session, tenant_id: int, user_id: str, parsed: ParsedResource) -> StoredUser:
+    """Insert a user; a taken userName (any case) is a 409 from the database's unique index, even under races."""
+    now = utcnow()
+    values = {**_columns(parsed.document), "id": user_id, "tenant_id": tenant_id, "created": now,
+              "last_modified": now, "version": 1,
+              "password_hash": hash_password(parsed.password) if parsed.password else None}
+    try:
+        with session.begin_nested():
+            session.execute(insert(User).values(values))
+    except IntegrityError as error:
+        raise _taken(error, parsed.document["userName"]) from error
+    _write_emails(session, tenant_id, user_id, parsed.document, replace=False)
+    return StoredUser(user_id, values["doc"], now, now, 1)
+
+
+def get(session: Session, tenant_id: int, user_id: str, *, for_update: bool = False) -> StoredUser:
+    if not documents.is_id(user_id):
+        raise NotFound(f"User {user_id} not found.")
+    query = select(*_COLUMNS).where(User.tenant_id == tenant_id, User.id == user_id)
+    if for_update:
+        query = query.with_for_update()
+    row = session.execute(query).first()
+    if row is None:
+        raise NotFound(f"User {user_id} not found.")
+    return _stored(row)
+
+
+def search(
+    session: Session, tenant_id: int, resource_type: ResourceType, expr: Expr | None, params: SearchParams
+) -> UserPage:
+    """Query users (RFC 7644 §3.4.2): filtered, sorted and paged in SQL by storage.query."""
+    page = query.search_resources(session, resource_type, tenant_id, expr, params, _COLUMNS)
+    return UserPage([_stored(row) for row in page.rows], page.total or 0, page.next_cursor, page.previous_cursor)
+
+
+def groups_of(session: Session, tenant_id: int, user_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """(group id, displayName) of each user's groups, for the read-only `groups` attribute; one query."""
+    result: dict[str, list[tuple[str, str]]] = {user_id: [] for user_id in user_ids}
+    if not user_ids:
+        return result
+    rows = session.execute(
+        select(GroupMember.member_id, Group.id, Group.display_name)
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(GroupMember.tenant_id == tenant_id, GroupMember.member_id.in_(user_ids))
+        .order_by(Group.display_name, Group.id)
+    )
+    for member_id, group_id, display_name in rows:
+        result[member_id].append((group_id, display_name))
+    return result
+
+
+def replace(session: Session, tenant_id: int, current: StoredUser, parsed: ParsedResource) -> StoredUser:
+    """PUT (RFC 7644 §3.5.1). A body without `active` keeps the current value: Okta's PUT may omit it."""
+    doc = dict(parsed.document)
+    if not parsed.active_given and "active" in current.doc:
+        doc["active"] = current.doc["active"]
+    return _save(session, tenant_id, current, doc, parsed.password)
+
+
+def patch(session: Session, tenant_id: int, current: StoredUser, operations: Patch) -> StoredUser:
+    """PATCH (RFC 7644 §3.5.2) applied to the locked current document."""
+    return _save(session, tenant_id, current, apply(operations, current.doc), operations.password)
+
+
+def _save(
+    session: Session, tenant_id: int, current: StoredUser, doc: dict[str, Any], password: str | None
+) -> StoredUser:
+    """Write a new document for `current`, bumping version and lastModified; an unchanged one is not rewritten."""
+    if doc == current.doc and password is None:
+        return current
+    now = utcnow()
+    values = {**_columns(doc), "last_modified": now, "version": current.version + 1}
+    if password is not None:
+        values["password_hash"] = hash_password(password)
+    try:
+        with session.begin_nested():
+            session.execute(update(User).where(User.tenant_id == tenant_id, User.id == current.id).values(values))
+    except IntegrityError as error:
+        raise _taken(error, doc["userName"]) from error
+    if doc.get("emails") != current.doc.get("emails"):
+        _write_emails(session, tenant_id, current.id, doc, replace=True)
+    return StoredUser(current.id, values["doc"], current.created, now, current.version + 1)
+
+
+def to_resources(
+    session: Session, tenant_id: int, stored: list[StoredUser], projection: Projection, base_url: str
+) -> list[dict[str, Any]]:
+    """Wire-form users; the read-only `groups` is loaded (in one query) only when it will be returned."""
+    memberships = groups_of(session, tenant_id, [user.id for user in stored]) if projection.needs("groups") else {}
+    resources = []
+    for user in stored:
+        extra = None
+        if memberships.get(user.id):
+            extra = {"groups": [
+                {"value": group_id, "$ref": f"{base_url}/Groups/{group_id}", "display": name, "type": "direct"}
+                for group_id, name in memberships[user.id]
+            ]}
+        body = documents.resource(projection.resource_type, user, base_url, extra)
+        resources.append(projection.apply(body))
+    return resources
+
+
+def check_version(current: StoredUser, if_match: str | None) -> None:
+    """RFC 7644 §3.14: a stale If-Match is a 412 and nothing is written."""
+    if not if_match_ok(if_match, current.etag):
+        raise PreconditionFailed(f"User {current.id} is at version {current.etag}, not {if_match}.")
+
+
+def remove(session: Session, tenant_id: int, user_id: str) -> None:
+    """Delete a user; its emails and group memberships go with it (ON DELETE CASCADE)."""
+    if not documents.is_id(user_id):
+        raise NotFound(f"User {user_id} not found.")
+    # The user's memberships go by cascade; their groups change, so their versions move (locking the groups before
+    # the user, the order a group PATCH takes).
+    member_of = select(GroupMember.group_id).where(GroupMember.member_id == user_id)
+    session.execute(
+        update(Group)
+        .where(Group.tenant_id == tenant_id, Group.id.in_(member_of))
+        .values(version=Group.version + 1, last_modified=utcnow())
+    )
+    result = session.execute(delete(User).where(User.tenant_id == tenant_id, User.id == user_id))
+    if result.rowcount == 0:
+        raise NotFound(f"User {user_id} not found.")
+

@@ -1,0 +1,298 @@
+"""The activity log: every SCIM write and every failed SCIM request is an event, in the transaction of its change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from scim.schemas import DEFAULT_REGISTRY, GROUP, USER, Schema
+from storage import events
+from storage.db import make_sessionmaker
+from storage.events import REDACTED, Change, MemberDelta
+from storage.models import Event, Token, User
+from tests.api.test_foundation import assert_scim_error
+from tests.conftest import make_token
+
+USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+OKTA = "Okta SCIM Client 1.0.0"
+
+
+def stored_events(app: Flask) -> list[Event]:
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        return list(session.scalars(select(Event).order_by(Event.id)))
+
+
+def kinds(app: Flask) -> list[str]:
+    return [event.kind for event in stored_events(app)]
+
+
+def operations(*ops: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH_URN], "Operations": list(ops)}
+
+
+def new_user(client: FlaskClient, auth: dict, user_name: str = "ann@example.com", **extra: Any) -> dict:
+    body = {"schemas": [USER_URN], "userName": user_name, "active": True, **extra}
+    response = client.post("/scim/v2/Users", headers={**auth, "User-Agent": OKTA}, json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def new_group(client: FlaskClient, auth: dict, display_name: str = "Engineering", **extra: Any) -> dict:
+    response = client.post("/scim/v2/Groups", headers=auth, json={"schemas": [GROUP_URN], "displayName": display_name,
+                                                                  **extra})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+# -- kinds and diffs, from documents ------------------------------------------------------------------------------
+
+
+def test_a_deactivation_is_one_event_of_its_own_not_an_update() -> None:
+    before = {"userName": "ann", "active": True, "title": "Dev"}
+    [change] = events.changes_on_update(USER, before, {**before, "active": False, "title": "Lead"})
+    assert change == Change(events.USER_DEACTIVATED, {"active": {"old": True, "new": False},
+                                                      "title": {"old": "Dev", "new": "Lead"}})
+    [change] = events.changes_on_update(USER, {**before, "active": False}, before)
+    assert change.kind == events.USER_REACTIVATED
+
+
+def test_other_user_changes_are_an_update_listing_the_attribute_paths() -> None:
+    before = {"userName": "ann", "name": {"givenName": "Ann", "familyName": "Lee"}, "active": True,
+              "emails": [{"value": "ann@x", "primary": True}], ENTERPRISE: {"department": "R&D"}}
+    after = {"userName": "ann", "name": {"givenName": "Anne", "familyName": "Lee"}, "active": True,
+             "emails": [{"value": "anne@x", "primary": True}], ENTERPRISE: {"department": "Ops", "costCenter": "7"}}
+    [change] = events.changes_on_update(USER, before, after)
+    assert change.kind == events.USER_UPDATED
+    assert change.diff == {
+        "emails": {"old": [{"value": "ann@x", "primary": True}], "new": [{"value": "anne@x", "primary": True}]},
+        "name.givenName": {"old": "Ann", "new": "Anne"},
+        f"{ENTERPRISE}:costCenter": {"new": "7"},
+        f"{ENTERPRISE}:department": {"old": "R&D", "new": "Ops"},
+    }
+
+
+def test_a_new_password_is_in_the_diff_only_as_redacted() -> None:
+    [change] = events.changes_on_update(USER, {"userName": "ann"}, {"userName": "ann"}, password_set=True)
+    assert change == Change(events.USER_UPDATED, {"password": {"new": REDACTED}})
+    [created] = events.changes_on_create(USER, {"userName": "ann"}, password_set=True)
+    assert created.diff == {"userName": {"new": "ann"}, "password": {"new": REDACTED}}
+
+
+def test_attributes_the_schema_never_returns_are_redacted_wherever_they_are() -> None:
+    pin_urn = "urn:example:params:scim:schemas:extension:kiosk:2.0:User"
+    kiosk = Schema.from_dict({"id": pin_urn, "name": "Kiosk", "attributes": [
+        {"name": "pin", "type": "string", "mutability": "writeOnly", "returned": "never"},
+        {"name": "badges", "type": "complex", "multiValued": True, "subAttributes": [
+            {"name": "value", "type": "string"}, {"name": "secret", "type": "string", "returned": "never"}]},
+    ]})
+    user_type = DEFAULT_REGISTRY.with_extensions([("User", kiosk)]).by_name("User")
+    after = {"userName": "ann", pin_urn: {"pin": "4711", "badges": [{"value": "b1", "secret": "s3cr3t"}]}}
+    [change] = events.changes_on_create(user_type, after)
+    assert change.diff[f"{pin_urn}:pin"] == {"new": REDACTED}
+    assert change.diff[f"{pin_urn}:badges"] == {"new": [{"value": "b1", "secret": REDACTED}]}
+    assert "4711" not in str(change) and "s3cr3t" not in str(change)
+
+
+def test_a_group_write_is_one_event_per_kind_of_change_with_capped_member_lists() -> None:
+    added = [f"u{index:03}" for index in range(50)]
+    changes = events.changes_on_update(GROUP, {"displayName": "Eng"}, {"displayName": "Engineering"},
+                                       members=MemberDelta(added=added, removed=["x"], skipped=["ghost"]))
+    assert [change.kind for change in changes] == [events.GROUP_RENAMED, events.GROUP_MEMBERS_ADDED,
+                                                   events.GROUP_MEMBERS_REMOVED]
+    assert changes[0].diff == {"displayName": {"old": "Eng", "new": "Engineering"}}
+    assert changes[1].diff == {"members": {"added": {"ids": added[:events.MEMBER_IDS_SHOWN], "count": 50},
+                                           "skipped": {"ids": ["ghost"], "count": 1}}}
+    assert changes[2].diff == {"members": {"removed": {"ids": ["x"], "count": 1}}}
+
+
+def test_a_group_write_that_changes_nothing_is_still_logged() -> None:
+    assert events.changes_on_update(GROUP, {"displayName": "Eng"}, {"displayName": "Eng"}) == [
+        Change(events.GROUP_UPDATED, {})]
+
+
+# -- each kind from its real request -------------------------------------------------------------------------------
+
+
+def test_user_lifecycle_events_come_from_the_requests(app: Flask, client: FlaskClient, auth: dict) -> None:
+    user = new_user(client, auth, name={"givenName": "Ann"})
+    user_url = f"/scim/v2/Users/{user['id']}"
+    assert client.patch(user_url, headers=auth, json=operations(
+        {"op": "replace", "path": "name.givenName", "value": "Anne"})).status_code == 200
+    assert client.patch(user_url, headers=auth, json=operations(
+        {"op": "replace", "value": {"active": False}})).status_code == 200
+    put = {"schemas": [USER_URN], "userName": "ann@example.com", "active": True, "name": {"givenName": "Anne"}}
+    assert client.put(user_url, headers=auth, json=put).status_code == 200
+    assert client.delete(user_url, headers=auth).status_code == 204
+
+    log = stored_events(app)
+    assert [event.kind for event in log] == ["user.created", "user.updated", "user.deactivated", "user.reactivated",
+                                             "user.deleted"]
+    assert [event.status for event in log] == [201, 200, 200, 200, 204]
+    assert [event.method for event in log] == ["POST", "PATCH", "PATCH", "PUT", "DELETE"]
+    assert {(event.resource_type, event.resource_id) for event in log} == {("User", user["id"])}
+    assert log[1].diff == {"name.givenName": {"old": "Ann", "new": "Anne"}}
+    assert log[2].diff == {"active": {"old": True, "new": False}}
+    created = log[0]
+    assert created.user_agent == OKTA and created.client_ip == "127.0.0.1" and created.path == "/scim/v2/Users"
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        token = session.scalars(select(Token)).one()
+    assert {(event.tenant_id, event.token_id) for event in log} == {(token.tenant_id, token.id)}
+
+
+def test_group_events_come_from_the_requests(app: Flask, client: FlaskClient, auth: dict) -> None:
+    ann, bob, eve = (new_user(client, auth, f"{name}@example.com")["id"] for name in ("ann", "bob", "eve"))
+    group = new_group(client, auth, members=[{"value": ann}, {"value": "ghost"}])
+    group_url = f"/scim/v2/Groups/{group['id']}"
+    response = client.patch(group_url, headers=auth, json=operations(
+        {"op": "replace", "value": {"id": group["id"], "displayName": "Platform"}},
+        {"op": "add", "path": "members", "value": [{"value": bob}, {"value": ann}]}))
+    assert response.status_code == 204
+    response = client.patch(group_url, headers=auth, json=operations(
+        {"op": "remove", "path": f'members[value eq "{ann}"]'}))
+    assert response.status_code == 204
+    put = {"schemas": [GROUP_URN], "displayName": "Platform", "members": [{"value": eve}]}
+    assert client.put(group_url, headers=auth, json=put).status_code == 200
+    assert client.delete(group_url, headers=auth).status_code == 204
+
+    log = [event for event in stored_events(app) if event.resource_type == "Group"]
+    # the status of the write (RFC 7644 §3.5.2: 200), although the group PATCHes were answered 204 No Content
+    assert [(event.kind, event.status) for event in log] == [
+        ("group.created", 201), ("group.renamed", 200), ("group.members_added", 200),
+        ("group.members_removed", 200), ("group.members_added", 200), ("group.members_removed", 200),
+        ("group.deleted", 204)]
+    assert log[0].diff == {"displayName": {"new": "Engineering"},
+                           "members": {"added": {"ids": [ann], "count": 1}, "skipped": {"ids": ["ghost"], "count": 1}}}
+    assert log[1].diff == {"displayName": {"old": "Engineering", "new": "Platform"}}
+    assert log[2].diff == {"members": {"added": {"ids": [bob], "count": 1}}}  # ann was a member already
+    assert log[3].diff == {"members": {"removed": {"ids": [ann], "count": 1}}}
+    assert log[4].diff == {"members": {"added": {"ids": [eve], "count": 1}}}
+    assert log[5].diff == {"members": {"removed": {"ids": [bob], "count": 1}}}
+
+
+# -- failed requests ---------------------------------------------------------------------------------------------
+
+
+def test_a_failed_write_is_logged_as_rejected_and_changes_nothing(app: Flask, client: FlaskClient, auth: dict) -> None:
+    new_user(client, auth)
+    before = stored_events(app)
+    response = client.post("/scim/v2/Users", headers={**auth, "User-Agent": OKTA},
+                           json={"schemas": [USER_URN], "userName": "ANN@example.com", "password": "Secret-123"})
+    assert_scim_error(response, 409, "uniqueness")
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 1
+    [rejected] = stored_events(app)[len(before):]
+    assert rejected.kind == events.REQUEST_REJECTED and rejected.status == 409
+    assert rejected.scim_type == "uniqueness" and "already exists" in rejected.detail
+    assert (rejected.method, rejected.path, rejected.resource_type) == ("POST", "/scim/v2/Users", "User")
+    assert rejected.tenant_id is not None and rejected.token_id is not None and rejected.user_agent == OKTA
+    assert rejected.diff is None
+
+
+def test_a_failed_patch_leaves_the_user_and_logs_no_change(app: Flask, client: FlaskClient, auth: dict) -> None:
+    user = new_user(client, auth, title="Dev")
+    response = client.patch(f"/scim/v2/Users/{user['id']}", headers=auth, json=operations(
+        {"op": "replace", "path": "title", "value": "Lead"}, {"op": "replace", "path": "id", "value": "x"}))
+    assert_scim_error(response, 400, "mutability")
+    assert client.get(f"/scim/v2/Users/{user['id']}", headers=auth).get_json()["title"] == "Dev"
+    rejected = stored_events(app)[-1]
+    assert kinds(app) == ["user.created", "request.rejected"]
+    assert (rejected.resource_type, rejected.resource_id, rejected.scim_type) == ("User", user["id"], "mutability")
+
+
+@pytest.mark.parametrize("header", [None, "Bearer scim_not-a-real-token-abcdef", "Basic dXNlcjpwYXNz"])
+def test_a_401_is_logged_without_tenant_token_or_any_part_of_the_secret(
+    app: Flask, client: FlaskClient, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    assert_scim_error(client.post("/scim/v2/Users", headers=headers, json={"userName": "x"}), 401)
+    [rejected] = stored_events(app)
+    assert (rejected.kind, rejected.status, rejected.tenant_id, rejected.token_id) == ("request.rejected", 401, None,
+                                                                                       None)
+    row = str([getattr(rejected, column.name) for column in Event.__table__.columns])
+    assert "not-a-real" not in row and "dXNlcjpwYXNz" not in row and "scim_" not in row
+
+
+def test_a_valid_token_for_another_path_is_still_one_tenants_rejection(app: Flask, client: FlaskClient,
+                                                                      auth: dict) -> None:
+    assert_scim_error(client.get("/scim/v2/Users/missing", headers=auth), 404)
+    assert_scim_error(client.post("/scim/v2/ServiceProviderConfig", headers=auth, json={}), 405)
+    log = stored_events(app)
+    assert [(event.status, event.resource_id) for event in log] == [(404, "missing"), (405, None)]
+    assert all(event.tenant_id is not None for event in log)
+
+
+def test_requests_outside_the_scim_api_are_not_logged(app: Flask, client: FlaskClient) -> None:
+    client.get("/nope")
+    client.post("/healthz")
+    client.get("/admin/v1/events")
+    assert stored_events(app) == []
+
+
+def test_a_rejection_that_cannot_be_logged_still_answers_its_own_error(
+    app: Flask, client: FlaskClient, auth: dict, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the log is down")
+
+    monkeypatch.setattr(events, "stage", broken)
+    assert_scim_error(client.get("/scim/v2/Users/missing", headers=auth), 404)
+    assert "could not log the rejected request" in caplog.text
+    assert stored_events(app) == []
+
+
+def test_each_tenant_sees_its_own_events(app: Flask, client: FlaskClient, auth: dict) -> None:
+    other = {**auth, "Authorization": f"Bearer {make_token(app, 'globex')}"}
+    new_user(client, auth)
+    new_user(client, other)
+    assert len({event.tenant_id for event in stored_events(app)}) == 2
+
+
+# -- passwords -----------------------------------------------------------------------------------------------------
+
+
+def test_no_password_ever_reaches_a_stored_event(app: Flask, client: FlaskClient, auth: dict) -> None:
+    user = new_user(client, auth, password="Created-Pass-1")
+    user_url = f"/scim/v2/Users/{user['id']}"
+    assert client.patch(user_url, headers=auth, json=operations(
+        {"op": "replace", "value": {"password": "Patched-Pass-2"}})).status_code == 200
+    assert client.patch(user_url, headers=auth, json=operations(
+        {"op": "replace", "path": "password", "value": "Pathed-Pass-3"})).status_code == 200
+    put = {"schemas": [USER_URN], "userName": "ann@example.com", "password": "Replaced-Pass-4"}
+    assert client.put(user_url, headers=auth, json=put).status_code == 200
+    rejected = {"schemas": [USER_URN], "userName": "ann@example.com", "password": "Rejected-Pass-5"}
+    assert client.post("/scim/v2/Users", headers=auth, json=rejected).status_code == 409
+
+    log = stored_events(app)
+    assert [event.kind for event in log] == ["user.created", "user.updated", "user.updated", "user.updated",
+                                             "request.rejected"]
+    assert all(event.diff["password"] == {"new": REDACTED} for event in log[:4])
+    for event in log:
+        row = str([getattr(event, column.name) for column in Event.__table__.columns])
+        assert "-Pass-" not in row
+
+
+def test_bulk_operations_log_their_changes_and_a_failed_operation_leaves_none(
+    app: Flask, client: FlaskClient, auth: dict
+) -> None:
+    user = new_user(client, auth)
+    bulk = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "b1", "data": {"schemas": [USER_URN], "userName": "bob"}},
+        {"method": "PATCH", "path": f"/Users/{user['id']}", "data": operations(
+            {"op": "replace", "value": {"active": False}})},
+        {"method": "POST", "path": "/Users", "data": {"schemas": [USER_URN], "userName": "ANN@example.com"}},
+        {"method": "DELETE", "path": "/Users/bulkId:b1"},
+    ]}
+    response = client.post("/scim/v2/Bulk", headers=auth, json=bulk)
+    assert response.status_code == 200
+    assert [result["status"] for result in response.get_json()["Operations"]] == ["201", "200", "409", "204"]
+    log = stored_events(app)[1:]
+    assert [(event.kind, event.status) for event in log] == [("user.created", 201), ("user.deactivated", 200),
+                                                             ("user.deleted", 204)]
+    assert {(event.method, event.path) for event in log} == {("POST", "/scim/v2/Bulk")}

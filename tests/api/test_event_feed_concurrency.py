@@ -1,0 +1,273 @@
+"""The change feed under concurrent writers: every event exactly once, in commit order, whatever the interleaving.
+
+The trap (storage/events.py): ids are taken at INSERT, so without serialisation a reader could see a later id
+commit first and move its cursor past an earlier one for good. These tests hold a writer open after its insert
+(the next writer must wait), and page through the feed while threads, and then a 3-worker gunicorn, write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import event as sa_event
+
+from storage import admin_keys, events, tenants
+from storage.db import begin_write, make_sessionmaker
+from storage.events import Origin
+from tests.conftest import make_token
+
+ROOT = Path(__file__).resolve().parents[2]
+USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
+WRITERS = 6
+REQUESTS_PER_WRITER = 16
+
+
+def issue_admin_key(app: Flask) -> str:
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        return admin_keys.issue(session, "feed-test")[1]
+
+
+def all_event_ids(app: Flask) -> list[int]:
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        return [row[0].id for row in events.read(session, limit=100_000)]
+
+
+# -- two writers, one held open after its insert ------------------------------------------------------------------
+
+
+def test_a_writer_waits_for_the_open_event_writer_so_ids_follow_commit_order(app: Flask) -> None:
+    maker = make_sessionmaker(app.extensions["scim.engine"])
+    with maker.begin() as session:
+        tenant_id = tenants.create(session, "acme").id
+    inserted, release, second_done = threading.Event(), threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def write(name: str, hold: bool) -> None:
+        session = maker()
+        try:
+            if hold:
+                # runs after storage.events' class-level listener has inserted the event, just before COMMIT
+                sa_event.listen(session, "before_commit", lambda _session: (inserted.set(), release.wait(30)))
+            begin_write(session)
+            events.stage(session, Origin("POST", "/scim/v2/Users", tenant_id), events.USER_CREATED, 201, "User",
+                         name)
+            session.commit()
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+        finally:
+            session.close()
+            if not hold:
+                second_done.set()
+
+    first = threading.Thread(target=write, args=("first", True))
+    second = threading.Thread(target=write, args=("second", False))
+    first.start()
+    assert inserted.wait(30)
+    second.start()
+    try:
+        assert not second_done.wait(1.0), "a second event writer committed while the first was open"
+        with maker() as reader:
+            assert events.read(reader, limit=10) == []  # nothing is visible before the first commits
+    finally:
+        release.set()
+        first.join(60)
+        second.join(60)
+    assert not failures
+    with maker() as reader:
+        assert [row[0].resource_id for row in events.read(reader, limit=10)] == ["first", "second"]
+
+
+def test_a_savepoint_rolled_back_takes_its_events_along(app: Flask) -> None:
+    maker = make_sessionmaker(app.extensions["scim.engine"])
+    with maker.begin() as session:
+        tenant_id = tenants.create(session, "acme").id
+    origin = Origin("POST", "/scim/v2/Bulk", tenant_id)
+    with maker() as session:
+        events.stage(session, origin, events.USER_CREATED, 201, "User", "kept")
+        with pytest.raises(RuntimeError), session.begin_nested():
+            events.stage(session, origin, events.USER_CREATED, 201, "User", "rolled-back")
+            raise RuntimeError
+        with session.begin_nested():
+            events.stage(session, origin, events.USER_CREATED, 201, "User", "kept-too")
+        session.commit()
+        events.stage(session, origin, events.USER_CREATED, 201, "User", "never")
+        session.rollback()
+        session.commit()
+    with maker() as reader:
+        assert [row[0].resource_id for row in events.read(reader, limit=10)] == ["kept", "kept-too"]
+
+
+# -- many writers, one reader paging concurrently ---------------------------------------------------------------
+
+
+def drive(write: Callable[[int, int], None], read_page: Callable[[str | None], dict[str, Any]]) -> list[dict]:
+    """Run WRITERS threads of REQUESTS_PER_WRITER writes while one reader pages the feed; then drain it."""
+    seen: list[dict] = []
+    failures: list[BaseException] = []
+    writing = threading.Event()
+    writing.set()
+    cursor: list[str | None] = [None]
+
+    def page() -> bool:
+        body = read_page(cursor[0])
+        seen.extend(body["events"])
+        cursor[0] = body["next_cursor"]
+        return body["has_more"]
+
+    def writer(number: int) -> None:
+        try:
+            for index in range(REQUESTS_PER_WRITER):
+                write(number, index)
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+
+    def reader() -> None:
+        try:
+            while writing.is_set():
+                page()
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=writer, args=(number,)) for number in range(WRITERS)]
+    reading = threading.Thread(target=reader)
+    reading.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    writing.clear()
+    reading.join(60)
+    assert not failures, failures
+    while page():
+        pass
+    return seen
+
+
+def assert_exactly_once_in_order(seen: list[dict], stored_ids: list[int]) -> None:
+    ids = [events.decode_cursor(event["id"]) for event in seen]
+    assert len(ids) == len(set(ids)), "an event was delivered twice"
+    assert ids == sorted(ids), "events came out of commit order"
+    assert ids == stored_ids, "an event was skipped"
+
+
+def user_body(number: int, index: int) -> dict[str, Any]:
+    """Every other write is a valid create; the others are 400s, logged as request.rejected in their own
+    transactions."""
+    user_name = f"w{number}-{index}@example.com" if index % 2 == 0 else 12345
+    return {"schemas": [USER_URN], "userName": user_name, "password": "Never-Logged-1"}
+
+
+def assert_kinds(seen: list[dict]) -> None:
+    kinds = [event["kind"] for event in seen]
+    half = WRITERS * REQUESTS_PER_WRITER // 2
+    assert kinds.count(events.USER_CREATED) == half and kinds.count(events.REQUEST_REJECTED) == half
+    assert "Never-Logged" not in json.dumps(seen)
+
+
+def test_threads_writing_while_a_reader_pages_see_every_event_once_in_order(app: Flask) -> None:
+    scim = {"Authorization": f"Bearer {make_token(app, 'acme')}", "Content-Type": "application/scim+json"}
+    admin = {"Authorization": f"Bearer {issue_admin_key(app)}"}
+    local = threading.local()
+
+    def client() -> Any:
+        if not hasattr(local, "client"):
+            local.client = app.test_client()
+        return local.client
+
+    def write(number: int, index: int) -> None:
+        response = client().post("/scim/v2/Users", headers=scim, json=user_body(number, index))
+        assert response.status_code in (201, 400), response.get_json()
+
+    def read_page(cursor: str | None) -> dict[str, Any]:
+        query = {"limit": 7, **({"after": cursor} if cursor else {})}
+        return client().get("/admin/v1/events", headers=admin, query_string=query).get_json()
+
+    seen = drive(write, read_page)
+    assert_kinds(seen)
+    assert_exactly_once_in_order(seen, all_event_ids(app))
+
+
+# -- several processes: gunicorn with 3 workers -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn(app: Flask, db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A live 3-worker gunicorn on this test's database, on a free port; only its own process is stopped."""
+    port = free_port()
+    environment = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_SECRET_KEY": "feed-test", "SCIM_ACCESS_LOG": "",
+                   "SCIM_LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", "--bind", f"127.0.0.1:{port}",
+               "--workers", "3", "wsgi:app"]
+    with open(tmp_path / "gunicorn.log", "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start in 30 s"
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def http(method: str, url: str, headers: dict[str, str], body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read() or b"null")
+
+
+def test_gunicorn_workers_writing_while_a_reader_pages_see_every_event_once_in_order(
+    app: Flask, gunicorn: str
+) -> None:
+    scim = {"Authorization": f"Bearer {make_token(app, 'acme')}", "Content-Type": "application/scim+json"}
+    admin = {"Authorization": f"Bearer {issue_admin_key(app)}"}
+
+    def write(number: int, index: int) -> None:
+        status, body = http("POST", f"{gunicorn}/scim/v2/Users", scim, user_body(number, index))
+        assert status in (201, 400), body
+
+    def read_page(cursor: str | None) -> dict[str, Any]:
+        after = f"&after={cursor}" if cursor else ""
+        status, body = http("GET", f"{gunicorn}/admin/v1/events?limit=5{after}", admin)
+        assert status == 200, body
+        return body
+
+    seen = drive(write, read_page)
+    assert_kinds(seen)
+    assert_exactly_once_in_order(seen, all_event_ids(app))
+

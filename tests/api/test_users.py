@@ -1,0 +1,306 @@
+"""The User resource over HTTP, as Okta and Entra drive it (RFC 7644 §3; ../shared/docs/idp-protocol.md §1, §3)."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from storage.db import make_sessionmaker
+from storage.models import User
+from tests.api.test_foundation import assert_scim_error
+from tests.conftest import make_token
+
+USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+LIST_URN = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+OKTA_CREATE = {
+    "schemas": [USER_URN],
+    "userName": "test.user@okta.local",
+    "name": {"givenName": "Test", "familyName": "User"},
+    "emails": [{"primary": True, "value": "test.user@okta.local", "type": "work"}],
+    "displayName": "Test User",
+    "locale": "en-US",
+    "externalId": "00ujl29u0le5T6Aj10h7",
+    "groups": [],
+    "password": "1mz050nq",
+    "active": True,
+}
+
+
+def create(client: FlaskClient, auth: dict, body: dict | None = None, **changes) -> dict:
+    response = client.post("/scim/v2/Users", headers=auth, json={**(body or OKTA_CREATE), **changes})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json(force=True)
+
+
+def patch(client: FlaskClient, auth: dict, user_id: str, *operations: dict, **kwargs):
+    return client.patch(f"/scim/v2/Users/{user_id}", headers=auth,
+                        json={"schemas": [PATCH_URN], "Operations": list(operations)}, **kwargs)
+
+
+def test_okta_create_answers_201_with_location_etag_and_the_user_as_sent(client: FlaskClient, auth: dict) -> None:
+    response = client.post("/scim/v2/Users", headers=auth, json=OKTA_CREATE)
+    assert response.status_code == 201
+    assert response.mimetype == "application/scim+json"
+    body = response.get_json(force=True)
+    assert response.headers["Location"] == body["meta"]["location"] == f"http://localhost/scim/v2/Users/{body['id']}"
+    assert response.headers["ETag"] == body["meta"]["version"]
+    assert body["schemas"] == [USER_URN]
+    for key in ("userName", "name", "emails", "displayName", "locale", "externalId", "active"):
+        assert body[key] == OKTA_CREATE[key]
+    assert "password" not in body
+    assert body["meta"]["resourceType"] == "User"
+    assert body["meta"]["created"].endswith("Z") and body["meta"]["created"] == body["meta"]["lastModified"]
+
+
+def test_the_password_is_stored_only_as_a_hash_and_never_returned(app: Flask, client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    assert "password" not in client.get(f"/scim/v2/Users/{user['id']}", headers=auth).get_json()
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        row = session.scalars(select(User)).one()
+    assert row.password_hash.startswith("scrypt$") and "1mz050nq" not in row.password_hash
+    assert "1mz050nq" not in str(row.doc)
+
+
+def test_groups_in_a_user_body_never_change_memberships(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth, groups=[{"value": "whatever"}])
+    assert "groups" not in user
+
+
+@pytest.mark.parametrize("user_name", ["test.user@okta.local", "TEST.USER@OKTA.LOCAL", "Test.User@Okta.Local"])
+def test_a_duplicate_user_name_in_any_case_is_a_409_uniqueness(client: FlaskClient, auth: dict, user_name: str) -> None:
+    create(client, auth)
+    response = client.post("/scim/v2/Users", headers=auth, json={**OKTA_CREATE, "userName": user_name})
+    assert_scim_error(response, 409, "uniqueness")
+
+
+def test_the_same_user_name_in_two_tenants_is_fine(app: Flask, client: FlaskClient, auth: dict) -> None:
+    create(client, auth)
+    other = {**auth, "Authorization": f"Bearer {make_token(app, 'globex')}"}
+    create(client, other)
+    listing = client.get("/scim/v2/Users", headers=other).get_json()
+    assert listing["totalResults"] == 1
+
+
+def test_tenants_never_see_each_others_users(app: Flask, client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    other = {**auth, "Authorization": f"Bearer {make_token(app, 'globex')}"}
+    assert_scim_error(client.get(f"/scim/v2/Users/{user['id']}", headers=other), 404)
+    assert_scim_error(patch(client, other, user["id"], {"op": "replace", "value": {"active": False}}), 404)
+    assert_scim_error(client.delete(f"/scim/v2/Users/{user['id']}", headers=other), 404)
+    assert client.get(f"/scim/v2/Users?filter=userName eq \"{user['userName']}\"", headers=other).get_json()[
+        "totalResults"] == 0
+
+
+def test_get_by_id_and_unknown_id(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    response = client.get(f"/scim/v2/Users/{user['id']}", headers=auth)
+    assert response.status_code == 200 and response.get_json() == user
+    assert_scim_error(client.get("/scim/v2/Users/010101001010101011001010101011", headers=auth), 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "scim_type"),
+    [
+        ({"schemas": [USER_URN], "name": {"givenName": "x"}}, "invalidValue"),
+        ({"schemas": [USER_URN], "userName": 42}, "invalidValue"),
+        ({"schemas": [USER_URN], "userName": "a", "active": "maybe"}, "invalidValue"),
+        ({"schemas": [USER_URN], "userName": "a", "emails": "a@b"}, "invalidValue"),
+        ({"schemas": [USER_URN], "userName": "a", "name": "Ann"}, "invalidValue"),
+        ({"schemas": "nope", "userName": "a"}, None),
+        ([1, 2], None),
+    ],
+)
+def test_invalid_bodies_are_400_and_store_nothing(client: FlaskClient, auth: dict, body, scim_type) -> None:
+    assert_scim_error(client.post("/scim/v2/Users", headers=auth, json=body), 400, scim_type)
+    assert client.get("/scim/v2/Users", headers=auth).get_json()["totalResults"] == 0
+
+
+def test_broken_json_is_400_invalid_syntax(client: FlaskClient, auth: dict) -> None:
+    assert_scim_error(client.post("/scim/v2/Users", headers=auth, data='{"userName": '), 400, "invalidSyntax")
+
+
+def test_a_body_that_is_not_json_is_415(client: FlaskClient, auth: dict) -> None:
+    headers = {**auth, "Content-Type": "text/plain"}
+    assert_scim_error(client.post("/scim/v2/Users", headers=headers, data="userName=a"), 415)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/scim+json; charset=utf-8"])
+def test_json_and_scim_json_bodies_are_both_accepted(client: FlaskClient, auth: dict, content_type: str) -> None:
+    response = client.post("/scim/v2/Users", headers={**auth, "Content-Type": content_type}, json=OKTA_CREATE)
+    assert response.status_code == 201
+
+
+def test_attribute_names_are_case_insensitive_and_stored_in_the_schemas_spelling(client: FlaskClient, auth: dict):
+    user = create(client, auth, {"schemas": [USER_URN], "UserName": "Ann", "NAME": {"GivenName": "Ann"},
+                                 "emails": [{"Value": "ann@x", "Primary": "True"}], "Active": "False"})
+    assert user["userName"] == "Ann" and user["name"] == {"givenName": "Ann"}
+    assert user["emails"] == [{"value": "ann@x", "primary": True}] and user["active"] is False
+
+
+def test_unknown_attributes_and_schema_urns_are_tolerated(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth, {"schemas": [USER_URN, "urn:example:unknown"], "userName": "ann", "shoeSize": 44,
+                                 "meta": {"resourceType": "User"}, "roles": [], "manager": None})
+    assert "shoeSize" not in user and user["userName"] == "ann"
+
+
+def test_enterprise_extension_round_trips(client: FlaskClient, auth: dict) -> None:
+    enterprise = {"employeeNumber": "701984", "costCenter": "4130", "organization": "Universal Studios",
+                  "division": "Theme Park", "department": "Tour Operations",
+                  "manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d", "displayName": "John Smith"}}
+    user = create(client, auth, {"schemas": [USER_URN, ENTERPRISE], "userName": "bjensen", ENTERPRISE: enterprise})
+    assert user["schemas"] == [USER_URN, ENTERPRISE]
+    stored = user[ENTERPRISE]
+    assert stored["department"] == "Tour Operations" and stored["manager"]["value"].startswith("26118915")
+    assert client.get(f"/scim/v2/Users/{user['id']}", headers=auth).get_json()[ENTERPRISE] == stored
+
+
+def test_okta_put_is_a_full_replace_that_ignores_read_only_and_keeps_active(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    body = {"schemas": [USER_URN], "id": "some-other-id", "userName": "test.user@okta.local",
+            "name": {"givenName": "Another", "middleName": "Excited", "familyName": "User"},
+            "emails": [{"primary": True, "value": "test.user@okta.local", "type": "work"}],
+            "groups": [], "meta": {"resourceType": "User"}, "password": "newpass1"}
+    response = client.put(f"/scim/v2/Users/{user['id']}", headers=auth, json=body)
+    assert response.status_code == 200
+    updated = response.get_json()
+    assert updated["id"] == user["id"]
+    assert updated["name"] == body["name"]
+    assert updated["active"] is True
+    assert "displayName" not in updated and "locale" not in updated  # replaced, not merged
+    assert updated["meta"]["version"] != user["meta"]["version"]
+    assert updated["meta"]["created"] == user["meta"]["created"]
+
+
+def test_deactivate_and_reactivate_with_oktas_no_path_patch(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    response = patch(client, auth, user["id"], {"op": "replace", "value": {"active": False}})
+    assert response.status_code == 200 and response.get_json()["active"] is False
+    kept = client.get(f"/scim/v2/Users/{user['id']}", headers=auth).get_json()
+    assert kept["active"] is False and kept["emails"] == user["emails"] and kept["name"] == user["name"]
+    found = client.get('/scim/v2/Users?filter=userName eq "test.user@okta.local"', headers=auth).get_json()
+    assert found["totalResults"] == 1 and found["Resources"][0]["active"] is False
+    response = patch(client, auth, user["id"], {"op": "replace", "value": {"active": True}})
+    assert response.get_json()["active"] is True
+
+
+def test_entra_patches_with_string_booleans_filters_and_urn_keys(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    response = patch(
+        client, auth, user["id"],
+        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "updated@example.com"},
+        {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"},
+        {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0100"},
+        {"op": "replace", "value": {"displayName": "Bjfe", "name.givenName": "Kkom",
+                                    f"{ENTERPRISE}:employeeNumber": "Aklq"}},
+        {"op": "Replace", "path": "active", "value": "False"},
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["emails"][0]["value"] == "updated@example.com"
+    assert body["name"] == {"givenName": "Kkom", "familyName": "updatedFamilyName"}
+    assert body["phoneNumbers"] == [{"type": "mobile", "value": "+1 555 0100"}]
+    assert body[ENTERPRISE] == {"employeeNumber": "Aklq"} and body["displayName"] == "Bjfe"
+    assert body["active"] is False
+
+
+def test_entra_manager_set_and_cleared(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    manager = create(client, auth, userName="boss@x")
+    path = f"{ENTERPRISE}:manager"
+    body = patch(client, auth, user["id"], {"op": "add", "path": path, "value": manager["id"]}).get_json()
+    assert body[ENTERPRISE]["manager"]["value"] == manager["id"]
+    body = patch(client, auth, user["id"], {"op": "replace", "path": path, "value": ""}).get_json()
+    assert ENTERPRISE not in body or "manager" not in body[ENTERPRISE]
+
+
+def test_a_patch_with_a_bad_operation_changes_nothing(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    response = patch(client, auth, user["id"], {"op": "replace", "path": "displayName", "value": "New"},
+                     {"op": "frobnicate", "path": "title", "value": "x"})
+    assert_scim_error(response, 400)
+    assert client.get(f"/scim/v2/Users/{user['id']}", headers=auth).get_json() == user
+
+
+def test_a_patch_on_a_read_only_attribute_is_a_mutability_error(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    assert_scim_error(patch(client, auth, user["id"], {"op": "replace", "path": "id", "value": "x"}), 400,
+                      "mutability")
+
+
+def test_a_rename_to_a_taken_user_name_is_409_and_changes_nothing(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    create(client, auth, userName="other@x")
+    response = patch(client, auth, user["id"], {"op": "replace", "path": "userName", "value": "OTHER@x"})
+    assert_scim_error(response, 409, "uniqueness")
+    assert client.get(f"/scim/v2/Users/{user['id']}", headers=auth).get_json()["userName"] == user["userName"]
+
+
+def test_patch_honours_attributes_in_the_response(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    response = patch(client, auth, user["id"], {"op": "replace", "value": {"active": False}},
+                     query_string={"attributes": "active"})
+    assert set(response.get_json()) == {"schemas", "id", "active"}
+
+
+def test_etags_if_match_and_if_none_match(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    url, version = f"/scim/v2/Users/{user['id']}", user["meta"]["version"]
+    assert client.get(url, headers={**auth, "If-None-Match": version}).status_code == 304
+    assert client.get(url, headers={**auth, "If-None-Match": 'W/"999"'}).status_code == 200
+    stale = {**auth, "If-Match": 'W/"999"'}
+    assert_scim_error(patch(client, stale, user["id"], {"op": "replace", "value": {"active": False}}), 412)
+    assert_scim_error(client.put(url, headers=stale, json=OKTA_CREATE), 412)
+    assert_scim_error(client.delete(url, headers=stale), 412)
+    fresh = {**auth, "If-Match": version}
+    assert patch(client, fresh, user["id"], {"op": "replace", "value": {"active": False}}).status_code == 200
+    assert client.get(url, headers=auth).get_json()["active"] is False
+
+
+def test_delete_is_204_then_404(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    assert client.delete(f"/scim/v2/Users/{user['id']}", headers=auth).status_code == 204
+    assert_scim_error(client.get(f"/scim/v2/Users/{user['id']}", headers=auth), 404)
+    assert_scim_error(client.delete(f"/scim/v2/Users/{user['id']}", headers=auth), 404)
+
+
+def test_okta_test_api_credentials_on_an_empty_tenant(client: FlaskClient, auth: dict) -> None:
+    body = client.get("/scim/v2/Users?startIndex=1&count=2", headers=auth).get_json()
+    assert body == {"schemas": [LIST_URN], "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []}
+    assert client.get("/scim/v2/Groups?startIndex=1&count=100", headers=auth).status_code == 200
+
+
+def test_okta_lookups_by_user_name_any_case_and_external_id(client: FlaskClient, auth: dict) -> None:
+    user = create(client, auth)
+    for query in ('userName eq "TEST.USER@OKTA.LOCAL"', 'externalId eq "00ujl29u0le5T6Aj10h7"'):
+        body = client.get("/scim/v2/Users", headers=auth, query_string={"filter": query, "startIndex": 1,
+                                                                         "count": 100}).get_json()
+        assert body["totalResults"] == 1 and body["Resources"][0]["id"] == user["id"]
+    none = client.get('/scim/v2/Users?filter=externalId eq "00UJL29U0LE5T6AJ10H7"', headers=auth).get_json()
+    assert none["totalResults"] == 0  # externalId is caseExact
+
+
+def test_okta_import_pages_through_every_user_once(client: FlaskClient, auth: dict) -> None:
+    ids = {create(client, auth, userName=f"user{i}@x", externalId=f"e{i}")["id"] for i in range(7)}
+    seen: list[str] = []
+    start = 1
+    while True:
+        page = client.get(f"/scim/v2/Users?startIndex={start}&count=3", headers=auth).get_json()
+        assert page["totalResults"] == 7 and page["startIndex"] == start
+        seen += [user["id"] for user in page["Resources"]]
+        start += page["itemsPerPage"]
+        if start > page["totalResults"]:
+            break
+    assert sorted(seen) == sorted(ids)
+
+
+def test_list_projection(client: FlaskClient, auth: dict) -> None:
+    create(client, auth)
+    body = client.get("/scim/v2/Users?attributes=userName", headers=auth).get_json()
+    assert set(body["Resources"][0]) == {"schemas", "id", "userName"}
+    body = client.get("/scim/v2/Users?excludedAttributes=emails,name", headers=auth).get_json()
+    assert "emails" not in body["Resources"][0] and "userName" in body["Resources"][0]
