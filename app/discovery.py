@@ -23,6 +23,14 @@ def capabilities() -> discovery.Capabilities:
         change_password=True,
         sort=True,
         etag=True,
+        # RFC 9865: keyset cursors (storage/query.py) beside startIndex; cursors do not expire.
+        pagination=discovery.Pagination(
+            cursor=True,
+            index=True,
+            default_method="index",
+            default_page_size=config["DEFAULT_PAGE_SIZE"],
+            max_page_size=config["MAX_RESULTS"],
+        ),
     )
 
 

@@ -5,17 +5,18 @@ Each view reads route → auth (blueprint) → parse/validate (scim/) → storag
 
 from __future__ import annotations
 
+import dataclasses
 from types import ModuleType
 from typing import Any
 
 from flask import Response, current_app, request
 
-from app import database
+from app import activity, database
 from app.auth import current_principal
 from app.http import base_url, read_json, scim_response
 from app.scim_api import bp, registry
 from scim import filters, patch, payloads
-from scim.errors import NotFound, NotImplementedFeature
+from scim.errors import InvalidFilter, InvalidValue, NotFound, NotImplementedFeature
 from scim.projection import Projection
 from scim.schemas import ResourceType
 from scim.search import SearchParams, list_response
@@ -23,6 +24,7 @@ from scim.versions import if_none_match_hit
 from storage import documents, groups, users
 
 _STORAGE: dict[str, ModuleType] = {"User": users, "Group": groups}
+_NAMES = {store: name for name, store in _STORAGE.items()}
 # A group PATCH answers 204 unless the client asks for attributes: Okta and Entra accept it, and it spares
 # rendering a membership of any size (Entra recommends it for groups; the validator reads user bodies).
 _PATCH_NO_CONTENT = frozenset({"Group"})
@@ -77,6 +79,36 @@ def _search_params(source: Any, from_body: bool) -> SearchParams:
     return build(source, max_results=config["MAX_RESULTS"], default_count=config["DEFAULT_PAGE_SIZE"])
 
 
+@bp.post("/.search")
+def search_root() -> Response:
+    """Query every resource type at once (RFC 7644 §3.4.3): index pages over users, then groups.
+
+    A filter naming an attribute a resource type lacks matches none of that type, rather than failing the search.
+    Sorting and cursors are per resource type, so the root search pages by startIndex only.
+    """
+    params = _search_params(read_json(), from_body=True)
+    if params.cursor is not None or params.sort_by:
+        raise InvalidValue("The root .search pages by startIndex and does not sort; query /Users or /Groups for that.")
+    session, tenant_id = database.get_session(), current_principal().tenant_id
+    skip, wanted, total, resources = (params.start_index or 1) - 1, params.count, 0, []
+    for resource_type in registry().resource_types:
+        store = _STORAGE[resource_type.name]
+        try:
+            expr = filters.parse_filter(params.filter, resource_type) if params.filter else None
+        except InvalidFilter:
+            continue
+        counted = store.search(session, tenant_id, resource_type, expr, dataclasses.replace(params, count=0))
+        total += counted.total
+        if wanted and skip < counted.total:
+            page = store.search(session, tenant_id, resource_type, expr,
+                                dataclasses.replace(params, start_index=skip + 1, count=wanted))
+            projection = Projection.parse(resource_type, params.attributes, params.excluded_attributes)
+            resources += store.to_resources(session, tenant_id, page.items, projection, base_url())
+            wanted -= len(page.items)
+        skip = max(0, skip - counted.total)
+    return scim_response(list_response(resources, total, params.start_index))
+
+
 @bp.get("/<endpoint>")
 def list_resources(endpoint: str) -> Response:
     """Query a collection (RFC 7644 §3.4.2)."""
@@ -103,7 +135,9 @@ def search_resources(endpoint: str) -> Response:
 def create(resource_type: ResourceType, store: ModuleType, body: Any) -> Any:
     """Create a resource from a POST body (RFC 7644 §3.3); returns the stored resource."""
     parsed = payloads.parse_resource(body, resource_type)
-    return store.create(database.get_session(), current_principal().tenant_id, documents.new_id(), parsed)
+    stored = store.create(database.get_session(), current_principal().tenant_id, documents.new_id(), parsed)
+    activity.created(resource_type, stored, parsed)
+    return stored
 
 
 def replace(resource_type: ResourceType, store: ModuleType, resource_id: str, body: Any, if_match: str | None) -> Any:
@@ -113,7 +147,10 @@ def replace(resource_type: ResourceType, store: ModuleType, resource_id: str, bo
     session, tenant_id = database.get_session(), current_principal().tenant_id
     current = store.get(session, tenant_id, resource_id, for_update=True)
     store.check_version(current, if_match)
-    return store.replace(session, tenant_id, current, parsed)
+    update = activity.replacing(resource_type, current, parsed)
+    stored = store.replace(session, tenant_id, current, parsed)
+    update.record(stored)
+    return stored
 
 
 def modify(resource_type: ResourceType, store: ModuleType, resource_id: str, body: Any, if_match: str | None) -> Any:
@@ -122,7 +159,10 @@ def modify(resource_type: ResourceType, store: ModuleType, resource_id: str, bod
     session, tenant_id = database.get_session(), current_principal().tenant_id
     current = store.get(session, tenant_id, resource_id, for_update=True)
     store.check_version(current, if_match)
-    return store.patch(session, tenant_id, current, operations)
+    update = activity.patching(resource_type, current, operations)
+    stored = store.patch(session, tenant_id, current, operations)
+    update.record(stored)
+    return stored
 
 
 def remove(store: ModuleType, resource_id: str, if_match: str | None) -> None:
@@ -131,6 +171,7 @@ def remove(store: ModuleType, resource_id: str, if_match: str | None) -> None:
     if if_match:
         store.check_version(store.get(session, tenant_id, resource_id, for_update=True), if_match)
     store.remove(session, tenant_id, resource_id)
+    activity.deleted(_NAMES[store], resource_id)
 
 
 @bp.post("/<endpoint>")

@@ -136,3 +136,11 @@ def test_a_500_is_a_scim_error_without_a_stack_trace(app: Flask, client: FlaskCl
 
     body = assert_scim_error(client.get("/boom"), 500)
     assert "SELECT" not in body["detail"] and "Traceback" not in body["detail"]
+
+
+def test_the_service_provider_config_advertises_what_works(client: FlaskClient, auth: dict) -> None:
+    body = client.get(SPC, headers=auth).get_json()
+    assert body["patch"]["supported"] and body["sort"]["supported"] and body["etag"]["supported"]
+    assert body["filter"] == {"supported": True, "maxResults": 1000}
+    assert body["pagination"]["cursor"] is True and body["pagination"]["index"] is True
+    assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"

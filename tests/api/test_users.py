@@ -304,3 +304,53 @@ def test_list_projection(client: FlaskClient, auth: dict) -> None:
     assert set(body["Resources"][0]) == {"schemas", "id", "userName"}
     body = client.get("/scim/v2/Users?excludedAttributes=emails,name", headers=auth).get_json()
     assert "emails" not in body["Resources"][0] and "userName" in body["Resources"][0]
+
+
+def test_cursor_pagination_walks_every_user_once(client: FlaskClient, auth: dict) -> None:
+    """RFC 9865: an empty cursor asks for the first page; nextCursor leads on until it is absent."""
+    ids = {create(client, auth, userName=f"cursor{i}@x")["id"] for i in range(7)}
+    seen: list[str] = []
+    cursor = ""
+    for _ in range(10):
+        page = client.get("/scim/v2/Users", headers=auth, query_string={"cursor": cursor, "count": 3}).get_json()
+        assert page["totalResults"] == 7 and "startIndex" not in page
+        seen += [user["id"] for user in page["Resources"]]
+        if "nextCursor" not in page:
+            break
+        cursor = page["nextCursor"]
+    assert sorted(seen) == sorted(ids)
+
+
+def test_sorting_by_user_name_descending(client: FlaskClient, auth: dict) -> None:
+    for name in ("b@x", "C@x", "a@x"):
+        create(client, auth, userName=name)
+    page = client.get("/scim/v2/Users?sortBy=userName&sortOrder=descending", headers=auth).get_json()
+    assert [user["userName"] for user in page["Resources"]] == ["C@x", "b@x", "a@x"]
+
+
+def test_post_search_uses_the_same_engine(client: FlaskClient, auth: dict) -> None:
+    create(client, auth)
+    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'emails[type eq "work" and value co "@okta.local"]', "attributes": ["userName"]}
+    page = client.post("/scim/v2/Users/.search", headers=auth, json=body).get_json()
+    assert page["totalResults"] == 1 and set(page["Resources"][0]) == {"schemas", "id", "userName"}
+
+
+def test_a_bad_filter_is_400_invalid_filter(client: FlaskClient, auth: dict) -> None:
+    for query in ('userName zz "x"', 'nosuch eq "x"', 'active gt "x"', "userName eq"):
+        assert_scim_error(client.get("/scim/v2/Users", headers=auth, query_string={"filter": query}), 400,
+                          "invalidFilter")
+
+
+def test_the_root_search_spans_users_and_groups(client: FlaskClient, auth: dict) -> None:
+    """RFC 7644 §3.4.3: a filter an attribute of which a type lacks simply matches none of that type."""
+    create(client, auth)
+    client.post("/scim/v2/Groups", headers=auth, json={"displayName": "Engineering"})
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}
+    everything = client.post("/scim/v2/.search", headers=auth, json=search).get_json()
+    assert everything["totalResults"] == 2
+    assert {r["meta"]["resourceType"] for r in everything["Resources"]} == {"User", "Group"}
+    second = client.post("/scim/v2/.search", headers=auth, json={**search, "startIndex": 2, "count": 1}).get_json()
+    assert second["totalResults"] == 2 and second["Resources"][0]["meta"]["resourceType"] == "Group"
+    users = client.post("/scim/v2/.search", headers=auth, json={**search, "filter": 'userName sw "test"'}).get_json()
+    assert users["totalResults"] == 1 and users["Resources"][0]["meta"]["resourceType"] == "User"

@@ -1,0 +1,1 @@
+"""Load benchmark: the SCIM server under gunicorn, driven by wrk, against a bare Flask ceiling (bench/load/run.py)."""

@@ -1,0 +1,261 @@
+"""Load benchmark: the SCIM server under gunicorn, driven by wrk, against the stack's own ceiling.
+
+For SQLite (a temporary file) and, when given a server URL, PostgreSQL (a database created for the run and dropped
+after it): load a tenant with 10,000 users and two groups of 10 and 5,000 members (bulk Core inserts), issue a token,
+start the server with the production gunicorn config (2 sync workers, no access log) and, in the same run, a bare
+Flask JSON endpoint (bench/load/ceiling.py) with the same settings. Each workload is driven by wrk for a bounded time;
+the table gives req/s, p50, p99, the ratio to the ceiling, non-2xx responses (a fast 4xx is not a result) and the
+workers' RSS after the run.
+
+    .venv/bin/python -m bench.load.run [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test] [--duration 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from app import create_app
+from bench.groups import build_group, postgres_database, sqlite_database
+from storage import revisions
+from storage.db import make_engine, make_sessionmaker
+from storage.models import User
+from tests.conftest import make_token
+from tests.storage.test_groups import insert_users
+
+ROOT = Path(__file__).resolve().parents[2]
+LUA = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+TENANT = "bench"  # bench.groups.build_group looks this tenant up
+USERS = 10_000
+SPARE = 1_000  # users outside each group, added and removed by the group PATCH workloads
+CONNECTIONS = 16
+THREADS = 2
+
+
+@dataclass
+class Workload:
+    name: str
+    script: str
+    env: dict[str, str] = field(default_factory=dict)
+    target: str = ""  # the issue's target, for the table
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non2xx: int
+    statuses: dict[str, int]
+    socket_errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def load(url: str, data: Path) -> tuple[str, dict[str, str]]:
+    """Migrate, load the tenant, write the id files for the Lua scripts; returns (token, {name: group id})."""
+    engine = make_engine(url)
+    revisions.upgrade(engine)
+    engine.dispose()
+    app = create_app({"DATABASE_URL": url, "TESTING": True})
+    engine = app.extensions["scim.engine"]
+    try:
+        token = make_token(app, TENANT)
+        small, small_spare = build_group(app, 10, SPARE)
+        large, large_spare = build_group(app, 5_000, SPARE)
+        sessionmaker = make_sessionmaker(engine)
+        with sessionmaker.begin() as session:
+            tenant_id = session.scalar(select(User.tenant_id).limit(1))
+            already = session.scalar(select(func.count()).select_from(User))
+            insert_users(session, tenant_id, USERS - already, prefix="rest-")
+        with engine.begin() as connection:
+            connection.execute(text("ANALYZE"))
+        with sessionmaker() as session:
+            rows = session.execute(select(User.id, User.user_name).where(User.tenant_id == tenant_id)).all()
+        assert len(rows) == USERS, len(rows)
+        (data / "user_ids.txt").write_text("\n".join(row.id for row in rows) + "\n")
+        (data / "user_names.txt").write_text("\n".join(row.user_name for row in rows) + "\n")
+        (data / "spare_10.txt").write_text("\n".join(small_spare) + "\n")
+        (data / "spare_5000.txt").write_text("\n".join(large_spare) + "\n")
+        return token, {"10": small, "5000": large}
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """gunicorn with the production config on a free port; yields (base URL, master PID); stops it by PID."""
+    port = free_port()
+    environment = {**os.environ, **env, "SCIM_BIND": f"127.0.0.1:{port}", "SCIM_WORKERS": "2",
+                   "SCIM_ACCESS_LOG": "", "SCIM_LOG_LEVEL": "warning"}
+    process = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), "-c", "python:app.gunicorn_config", app_spec],
+        cwd=ROOT, env=environment, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        probe = "/healthz" if app_spec == "wsgi:app" else "/"
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"gunicorn {app_spec} exited with {process.returncode}")
+            try:
+                with urllib.request.urlopen(base + probe, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn {app_spec} did not answer on {base}{probe}")
+            time.sleep(0.2)
+        yield base, process.pid
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # the master stops its own workers
+            try:
+                process.wait(timeout=35)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def worker_rss_mib(master: int) -> list[float]:
+    """VmRSS of the gunicorn master's children (its workers), in MiB."""
+    sizes = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("PPid", "0").strip()) == master and "VmRSS" in fields:
+            sizes.append(int(fields["VmRSS"].split()[0]) / 1024)
+    return sorted(sizes)
+
+
+def run_wrk(base: str, workload: Workload, env: dict[str, str], duration: int) -> Result:
+    command = ["wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{duration}s", "--latency",
+               "--timeout", "10s", "-s", str(LUA / workload.script), base]
+    completed = subprocess.run(command, env={**os.environ, **env, **workload.env, "BENCH_LUA": str(LUA)},
+                               capture_output=True, text=True, timeout=duration + 60)
+    line = next((line for line in completed.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
+    if completed.returncode != 0 or line is None:
+        raise SystemExit(f"wrk {workload.name} failed:\n{completed.stdout}\n{completed.stderr}")
+    if completed.stderr.strip():
+        print(f"  {workload.name}: {completed.stderr.strip()[:600]}", file=sys.stderr)
+    summary = json.loads(line.removeprefix("BENCH_JSON "))
+    return Result(
+        rps=summary["requests"] / (summary["duration_us"] / 1e6),
+        p50_ms=summary["p50_us"] / 1000, p99_ms=summary["p99_us"] / 1000,
+        requests=summary["requests"], non2xx=summary["non2xx"], statuses=summary["statuses"],
+        socket_errors=summary["socket_errors"],
+    )
+
+
+def workloads(groups: dict[str, str], data: Path) -> list[Workload]:
+    return [
+        Workload("GET /Users/{id}", "get_user.lua", target="≥ 50 %"),
+        Workload("GET /Users?filter=userName eq", "username_eq.lua", target="≥ 40 %"),
+        Workload("GET /Users?startIndex=1&count=100", "list_page.lua", target="≥ 5 %"),
+        Workload("PATCH /Users/{id} active=false", "patch_active.lua", target="≥ 25 %"),
+        Workload("POST /Users", "post_user.lua", target="≥ 20 %"),
+        Workload("PATCH /Groups add/remove, 10 members", "group_patch.lua",
+                 {"BENCH_GROUP": groups["10"], "BENCH_SPARE": "spare_10.txt"}),
+        Workload("PATCH /Groups add/remove, 5,000 members", "group_patch.lua",
+                 {"BENCH_GROUP": groups["5000"], "BENCH_SPARE": "spare_5000.txt"}, target="≥ 80 % of 10"),
+        Workload("GET /Groups/{id}?excludedAttributes=members", "get_group.lua", {"BENCH_GROUP": groups["5000"]}),
+    ]
+
+
+def run_backend(name: str, url: str, duration: int) -> tuple[Result, dict[str, Result], list[float]]:
+    with tempfile.TemporaryDirectory(prefix="scim-load-") as directory:
+        data = Path(directory)
+        started = time.perf_counter()
+        token, groups = load(url, data)
+        print(f"{name}: loaded {USERS:,} users, groups of 10 and 5,000 in {time.perf_counter() - started:.1f} s",
+              flush=True)
+        env = {"BENCH_TOKEN": token, "BENCH_DATA": str(data), "BENCH_THREADS": str(THREADS),
+               "BENCH_RUN": uuid.uuid4().hex[:8]}
+        with gunicorn("bench.load.ceiling:app", {}) as (ceiling_base, _ceiling_pid), \
+                gunicorn("wsgi:app", {"SCIM_DATABASE_URL": url}) as (base, master):
+            run_wrk(ceiling_base, Workload("warm-up", "ceiling.lua"), env, 1)
+            ceiling = run_wrk(ceiling_base, Workload("ceiling", "ceiling.lua"), env, duration)
+            print(f"  ceiling: {ceiling.rps:,.0f} req/s", flush=True)
+            results = {}
+            for workload in workloads(groups, data):
+                run_wrk(base, workload, env, 1)  # warm-up: connections, caches, first-request imports
+                results[workload.name] = result = run_wrk(base, workload, env, duration)
+                print(f"  {workload.name}: {result.rps:,.0f} req/s, non-2xx {result.non2xx}", flush=True)
+            rss = worker_rss_mib(master)
+    return ceiling, results, rss
+
+
+def print_tables(runs: dict[str, tuple[Result, dict[str, Result], list[float]]]) -> None:
+    targets = {workload.name: workload.target for workload in workloads({"10": "", "5000": ""}, Path())}
+    for name, (ceiling, results, rss) in runs.items():
+        print(f"\n{name} — ceiling (bare Flask under the same gunicorn): {ceiling.rps:,.0f} req/s, "
+              f"p50 {ceiling.p50_ms:.2f} ms, p99 {ceiling.p99_ms:.2f} ms, non-2xx {ceiling.non2xx}")
+        print("| workload | req/s | p50 ms | p99 ms | ratio to ceiling | target | non-2xx |")
+        print("|---|---:|---:|---:|---:|---|---:|")
+        for workload, result in results.items():
+            bad = f"{result.non2xx} {result.statuses}" if result.non2xx else "0"
+            if result.socket_errors:
+                bad += f" (+{result.socket_errors} socket errors)"
+            print(f"| {workload} | {result.rps:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | "
+                  f"{result.rps / ceiling.rps:.1%} | {targets[workload]} | {bad} |")
+        group_10 = results["PATCH /Groups add/remove, 10 members"].rps
+        group_5000 = results["PATCH /Groups add/remove, 5,000 members"].rps
+        print(f"\ngroup PATCH, 5,000 vs 10 members: {group_5000 / group_10:.0%} (target ≥ 80 %)")
+        print("worker RSS after the run: " + ", ".join(f"{size:.1f} MiB" for size in rss) + " (target < 150 MiB)")
+    if "SQLite" in runs and "PostgreSQL" in runs:
+        print("\n| workload | PostgreSQL / SQLite req/s (target: none below 50 %) |\n|---|---:|")
+        for workload, result in runs["PostgreSQL"][1].items():
+            print(f"| {workload} | {result.rps / runs['SQLite'][1][workload].rps:.0%} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", default=os.environ.get("SCIM_TEST_POSTGRES_URL"),
+                        help="PostgreSQL server URL (default: $SCIM_TEST_POSTGRES_URL; none: SQLite only)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of wrk per workload")
+    parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True, help="run SQLite")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (`make bench` installs it with apt-get)")
+    print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{args.duration}s; nproc {os.cpu_count()}", flush=True)
+    runs = {}
+    if args.sqlite:
+        with sqlite_database() as url:
+            runs["SQLite"] = run_backend("SQLite", url, args.duration)
+    if args.postgres:
+        with postgres_database(args.postgres) as url:
+            runs["PostgreSQL"] = run_backend("PostgreSQL", url, args.duration)
+    print_tables(runs)
+
+
+if __name__ == "__main__":
+    main()
