@@ -36,6 +36,15 @@ test: $(STAMP) browser
 conformance: $(STAMP)
 	bench/conformance.sh
 
+## bench: load benchmark (wrk against gunicorn, SQLite and PostgreSQL when BENCH_POSTGRES_URL or
+## SCIM_TEST_POSTGRES_URL is set) next to a bare Flask ceiling; installs wrk with apt-get when missing
+BENCH_POSTGRES_URL ?= $(SCIM_TEST_POSTGRES_URL)
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; } || \
+	  { echo "wrk is missing and could not be installed with apt-get"; exit 1; }
+	$(BIN)/python -m bench.load.run $(if $(BENCH_POSTGRES_URL),--postgres $(BENCH_POSTGRES_URL)) $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

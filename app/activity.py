@@ -34,7 +34,9 @@ from storage.tokens import Principal
 
 log = logging.getLogger(__name__)
 
+
 def init_app(app: Flask) -> None:
+    """Log failed SCIM requests, whichever handler rendered them."""
     app.after_request(_record_failure)
 
 

@@ -16,7 +16,7 @@ from app.auth import current_principal
 from app.http import base_url, read_json, scim_response
 from app.scim_api import bp, registry
 from scim import filters, patch, payloads
-from scim.errors import InvalidFilter, InvalidValue, NotFound, NotImplementedFeature
+from scim.errors import InvalidFilter, InvalidValue, NotFound
 from scim.projection import Projection
 from scim.schemas import ResourceType
 from scim.search import SearchParams, list_response
@@ -114,12 +114,6 @@ def list_resources(endpoint: str) -> Response:
     """Query a collection (RFC 7644 §3.4.2)."""
     resource_type, store = resolve(endpoint)
     return _search(resource_type, store, _search_params(request.args, from_body=False))
-
-
-@bp.post("/.search")
-def search_all() -> Response:
-    """Per RFC 7644 §3.4.3 a root `/.search` spans every resource type; not supported here (§3.12: 501)."""
-    raise NotImplementedFeature("POST /.search at the root is not supported: use /Users/.search or /Groups/.search.")
 
 
 @bp.post("/<endpoint>/.search")

@@ -105,10 +105,6 @@ def sign_out() -> None:
     session.clear()
 
 
-def current_admin() -> Admin:
-    return g.admin
-
-
 # -- CSRF -------------------------------------------------------------------------------------
 
 

@@ -7,100 +7,18 @@ port against the test database and stops that process, by its PID, when done.
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 
 from scim.schemas import GROUP_URN, PATCH_OP_URN
 from storage import tenants
 from storage.db import make_sessionmaker
 from tests.conftest import make_token
+from tests.live import REQUEST_SECONDS, call, live_server
 from tests.storage.test_groups import insert_users
-
-REPO = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 30
-REQUEST_SECONDS = 30
-
-
-def free_port() -> int:
-    """A port nothing listens on now (gunicorn cannot bind port 0): bind 127.0.0.1:0, read it, close."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def call(port: int, method: str, path: str, token: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
-    """One HTTP request on its own connection; returns (status, headers, JSON body or None)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_SECONDS)
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/scim+json"}
-    payload = None
-    if body is not None:
-        payload = json.dumps(body).encode()
-        headers["Content-Type"] = "application/scim+json"
-    try:
-        connection.request(method, path, body=payload, headers=headers)
-        response = connection.getresponse()
-        data = response.read()
-        return response.status, dict(response.getheaders()), json.loads(data) if data else None
-    finally:
-        connection.close()
-
-
-def _healthy(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", "/healthz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-def _wait_until_healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        if _healthy(port):
-            return
-        time.sleep(0.2)
-    pytest.fail(f"gunicorn did not answer /healthz within {STARTUP_SECONDS}s:\n{log.read_text(errors='replace')}")
-
-
-@contextmanager
-def live_server(db_url: str, log: Path) -> Iterator[int]:
-    """gunicorn with 3 workers on the test database; yields its port and stops that one process afterwards."""
-    port = free_port()
-    env = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_ACCESS_LOG": "", "SCIM_LOG_LEVEL": "WARNING",
-           "SCIM_SECRET_KEY": secrets.token_hex(16)}
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "3",
-               "--timeout", str(REQUEST_SECONDS), "wsgi:app"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        _wait_until_healthy(process, port, log)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _one_member(member_id: str, op: str) -> dict[str, Any]:

@@ -21,5 +21,6 @@ def test_racing_creates_of_one_user_name_give_one_201_and_409s(app: Flask, db_ur
         statuses = sorted(status for status, _headers, _body in results)
         assert statuses == [201] + [409] * 23
         assert all(body["scimType"] == "uniqueness" for status, _h, body in results if status == 409)
-        status, _headers, listing = call(port, "GET", '/scim/v2/Users?filter=userName%20eq%20%22RACE@example.com%22', token)
+        lookup = "/scim/v2/Users?filter=userName%20eq%20%22RACE@example.com%22"
+        status, _headers, listing = call(port, "GET", lookup, token)
     assert status == 200 and listing["totalResults"] == 1

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from tests.interop.replay import ENTERPRISE, GROUP_URN, USER_URN, Idp, assert_error
+from tests.interop.replay import ENTERPRISE, GROUP_URN, USER_URN, Idp
+
+SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 
 @pytest.fixture
@@ -29,12 +31,15 @@ def test_a_patch_whose_path_is_the_extension_urn_sets_and_removes_the_whole_exte
     assert ENTERPRISE not in removed and removed["schemas"] == [USER_URN]
 
 
-def test_a_search_across_all_resource_types_is_not_implemented(tester: Idp) -> None:
-    """RFC 7644 §3.4.3 root `/.search`: 501 (§3.12), which scim2-tester treats as "not supported" and skips."""
-    body = tester.call("POST", "/.search", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]},
-                       status=501)
-    assert_error(body, 501)
-    assert tester.call("POST", "/Users/.search", {"attributes": ["userName"]}, status=200)["totalResults"] == 0
+def test_a_search_across_all_resource_types_honours_attributes(tester: Idp) -> None:
+    """scim2-tester's search_with_attributes: POST `/.search` at the root (RFC 7644 §3.4.3) with `attributes`."""
+    user = tester.post("/Users", {"schemas": [USER_URN], "userName": "ann", "title": "CTO"})
+    group = tester.post("/Groups", {"schemas": [GROUP_URN], "displayName": "g"})
+    body = tester.call("POST", "/.search", {"schemas": [SEARCH_URN], "attributes": ["userName", "displayName"]},
+                       status=200)
+    assert body["totalResults"] == 2
+    assert body["Resources"] == [{"schemas": [USER_URN], "id": user["id"], "userName": "ann"},
+                                 {"schemas": [GROUP_URN], "id": group["id"], "displayName": "g"}]
 
 
 def test_a_group_patch_returns_the_group_when_attributes_are_asked_for(tester: Idp) -> None:
