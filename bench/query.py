@@ -15,19 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, event, insert, text
 from sqlalchemy.orm import Session
 
+from bench.databases import postgres_database, sqlite_database
 from scim.filters import parse_filter
 from scim.schemas import USER
 from storage import revisions
@@ -43,26 +41,6 @@ TENANT_ID = 1
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="scim-bench-") as directory:
-        yield f"sqlite:///{Path(directory) / 'bench.db'}"
-
-
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    """A database of this run's own on the server at `server_url`, dropped at the end."""
-    server = make_url(server_url)
-    name = f"scim_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def percentile(samples: list[float], fraction: float) -> float:

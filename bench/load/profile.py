@@ -15,7 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from bench.groups import postgres_database, sqlite_database
+from bench.databases import postgres_database, sqlite_database
 from bench.load.run import THREADS, VENV_BIN, gunicorn, load, run_wrk, worker_pids, workloads
 
 PROJECT = ("app/", "storage/", "scim/", "wsgi")

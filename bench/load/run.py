@@ -32,7 +32,8 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from app import create_app
-from bench.groups import build_group, postgres_database, sqlite_database
+from bench.databases import postgres_database, sqlite_database
+from bench.groups import build_group
 from storage import revisions
 from storage.db import make_engine, make_sessionmaker
 from storage.models import User
