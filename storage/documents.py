@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from scim.projection import Projection
 from scim.schemas import ResourceType
 from scim.versions import etag
 
@@ -56,3 +57,14 @@ def resource(
         "version": etag(stored.version),
     }
     return body
+
+
+def render(
+    projection: Projection, stored: Sequence[Stored], base_url: str, computed: str, values: Mapping[str, list[Any]]
+) -> list[dict[str, Any]]:
+    """Project each stored resource, adding the server-computed attribute `computed` where it has values."""
+    return [
+        projection.apply(resource(projection.resource_type, item, base_url,
+                                  {computed: values[item.id]} if values.get(item.id) else None))
+        for item in stored
+    ]

@@ -312,18 +312,13 @@ def to_resources(
 ) -> list[dict[str, Any]]:
     """Wire-form groups; `members` is loaded (in one query) only when it will be returned, so
     `excludedAttributes=members` never reads the membership table."""
-    members = members_of(session, tenant_id, [group.id for group in stored]) if projection.needs("members") else {}
-    resources = []
-    for group in stored:
-        extra = None
-        if members.get(group.id):
-            extra = {"members": [
-                {"value": user_id, "$ref": f"{base_url}/Users/{user_id}", "display": display, "type": "User"}
-                for user_id, display in members[group.id]
-            ]}
-        body = documents.resource(projection.resource_type, group, base_url, extra)
-        resources.append(projection.apply(body))
-    return resources
+    rows = members_of(session, tenant_id, [group.id for group in stored]) if projection.needs("members") else {}
+    members = {
+        group_id: [{"value": user_id, "$ref": f"{base_url}/Users/{user_id}", "display": display, "type": "User"}
+                   for user_id, display in pairs]
+        for group_id, pairs in rows.items()
+    }
+    return documents.render(projection, stored, base_url, "members", members)
 
 
 def search(

@@ -187,17 +187,12 @@ def to_resources(
 ) -> list[dict[str, Any]]:
     """Wire-form users; the read-only `groups` is loaded (in one query) only when it will be returned."""
     memberships = groups_of(session, tenant_id, [user.id for user in stored]) if projection.needs("groups") else {}
-    resources = []
-    for user in stored:
-        extra = None
-        if memberships.get(user.id):
-            extra = {"groups": [
-                {"value": group_id, "$ref": f"{base_url}/Groups/{group_id}", "display": name, "type": "direct"}
-                for group_id, name in memberships[user.id]
-            ]}
-        body = documents.resource(projection.resource_type, user, base_url, extra)
-        resources.append(projection.apply(body))
-    return resources
+    groups = {
+        user_id: [{"value": group_id, "$ref": f"{base_url}/Groups/{group_id}", "display": name, "type": "direct"}
+                  for group_id, name in rows]
+        for user_id, rows in memberships.items()
+    }
+    return documents.render(projection, stored, base_url, "groups", groups)
 
 
 def check_version(current: StoredUser, if_match: str | None) -> None:
