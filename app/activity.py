@@ -29,7 +29,6 @@ from scim.patch import Patch
 from scim.payloads import ParsedResource
 from scim.schemas import DEFAULT_REGISTRY, ResourceType
 from storage import events
-from storage.db import begin_write
 from storage.tokens import Principal
 
 log = logging.getLogger(__name__)
@@ -131,10 +130,10 @@ def _record_rejected(response: Response) -> None:
     try:
         session = database.get_session()
         session.rollback()  # the request's own work is void (and on SQLite its write lock is released)
-        begin_write(session)
+        session = database.write_session()
         events.stage(session, _origin(), events.REQUEST_REJECTED, response.status_code, resource_type, resource_id,
                      scim_type=body.get("scimType"), detail=body.get("detail"))
-        session.commit()
+        database.commit()
     except Exception:
         # The teardown rolls the session back; the client still gets its own error.
         log.exception("could not log the rejected request %s %s (%s)", request.method, request.path,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Response, g, request
+from flask import Response, g
 from flask_httpauth import HTTPTokenAuth
 
 from app import database
 from app.errors import render
 from scim.errors import Unauthorized
 from storage import tokens
+from storage.db import write_transaction
 from storage.tokens import Principal
 
 token_auth = HTTPTokenAuth(scheme="Bearer", realm="scim")
@@ -27,13 +28,10 @@ def _verify(secret: str) -> Principal | None:
 
 
 def _touch(principal: Principal) -> None:
-    # A writing request records it in its own transaction (on SQLite it already holds the write lock); a read
-    # records it in a short transaction of its own, as reads never commit.
-    if request.method in database.WRITE_METHODS:
-        tokens.touch(database.get_session(), principal)
-    else:
-        with database.engine().begin() as connection:
-            tokens.touch(connection, principal)
+    # In a short transaction of its own, so that the request's writer (if it writes) starts later and holds the
+    # write lock no longer than its own work.
+    with write_transaction(database.engine()) as connection:
+        tokens.touch(connection, principal)
 
 
 @token_auth.error_handler

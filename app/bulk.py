@@ -66,6 +66,7 @@ class _Operation:
 def bulk() -> Response:
     """Run a BulkRequest (RFC 7644 §3.7) and answer 200 with a BulkResponse."""
     operations, fail_on_errors = _read_request(read_json())
+    database.write_session()
     results = _Run(fail_on_errors).run_all(operations)
     database.commit()
     return scim_response({"schemas": [BULK_RESPONSE_URN], "Operations": results})

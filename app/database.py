@@ -1,14 +1,18 @@
-"""One SQLAlchemy session per request: committed once before the response is built, rolled back otherwise."""
+"""One SQLAlchemy session per request: committed once before the response is built, rolled back otherwise.
+
+A request reads through `get_session()`. A view that writes calls `write_session()` once it has parsed and
+validated its input, right before its first read-for-update: the transaction starts over as a writer there (on
+SQLite, BEGIN IMMEDIATE behind the writer queue of storage/db.py), so authentication, body parsing and password
+hashing never hold the database's single write lock, and the response is rendered after `commit()` released it.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from storage.db import begin_write, make_engine, make_sessionmaker
-
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def init_app(app: Flask) -> None:
@@ -23,22 +27,36 @@ def engine() -> Engine:
 
 
 def get_session() -> Session:
-    """The request's session; a writing request starts its transaction as a writer."""
+    """The request's session, reading (or writing, after `write_session()`)."""
     if "db_session" not in g:
-        session = current_app.extensions["scim.sessionmaker"]()
-        if has_request_context() and request.method in WRITE_METHODS:
-            begin_write(session)
-        g.db_session = session
+        g.db_session = current_app.extensions["scim.sessionmaker"]()
     return g.db_session
 
 
+def write_session() -> Session:
+    """The request's session in a writing transaction; what it read before in a reading one is left behind (a
+    read snapshot cannot become a writer on SQLite). Idempotent until the writing transaction ends."""
+    session = get_session()
+    transaction = session.get_transaction()
+    if transaction is not None and g.get("db_writing") is transaction:
+        return session
+    session.rollback()
+    begin_write(session)
+    g.db_writing = session.get_transaction()
+    return session
+
+
 def commit() -> None:
-    """Commit the request's work. Called by views before they build the response: nothing acknowledged is lost."""
-    if "db_session" in g:
-        g.db_session.commit()
+    """Commit the request's writes. Called by views before they build the response: nothing acknowledged is lost."""
+    session = g.get("db_session")
+    if session is None or g.get("db_writing") is not session.get_transaction():
+        raise RuntimeError("commit() without write_session(): the transaction did not start as a writer")
+    session.commit()
+    g.pop("db_writing")
 
 
 def _close(_exc: BaseException | None) -> None:
+    g.pop("db_writing", None)
     session: Session | None = g.pop("db_session", None)
     if session is not None:
         session.rollback()

@@ -1,11 +1,26 @@
-"""Engine and session factory, tuned per database."""
+"""Engine and session factory, tuned per database.
+
+SQLite has one writer at a time. A writer starts with BEGIN IMMEDIATE, and a second one waits in SQLite's busy
+handler, which sleeps and polls (1, 2, 5, 10 … ms): two gunicorn workers writing at once lost most of their time
+asleep. So a writer first queues on an exclusive `flock` of a file beside the database (`<db>-writer.lock`), which
+the kernel hands to the next process the moment the current writer commits or rolls back; BEGIN IMMEDIATE then
+finds SQLite's lock free. The flock only orders this server's writers: SQLite's own lock and busy_timeout still
+guard the data, against the CLI or any other process too.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.query import register_sqlite_functions
@@ -15,12 +30,65 @@ from storage.query import register_sqlite_functions
 IMMEDIATE = "scim_begin_immediate"
 
 
+# The lock files this thread holds: a second writer connection in the same thread must not queue behind the first
+# (it would wait for itself forever); it goes straight to BEGIN IMMEDIATE and SQLite's busy_timeout, as without queue.
+_held = threading.local()
+
+
+class _SQLiteConnection(sqlite3.Connection):
+    """A DBAPI connection that holds the writer queue's flock from BEGIN IMMEDIATE to COMMIT or ROLLBACK."""
+
+    writer_lock: str | None = None  # the lock file's path; None: in-memory database, no queue
+    _lock_fd: int | None = None
+
+    def begin_immediate(self) -> None:
+        held: set[str] = _held.__dict__.setdefault("paths", set())
+        if self.writer_lock is not None and self._lock_fd is None and self.writer_lock not in held:
+            fd = os.open(self.writer_lock, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits in the kernel: woken when the writer before us is done
+            self._lock_fd = fd
+            held.add(self.writer_lock)
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release()
+            raise
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            _held.__dict__.get("paths", set()).discard(self.writer_lock)
+            os.close(fd)  # closing the descriptor drops its flock
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; on SQLite turn on foreign keys, WAL, synchronous=NORMAL and a busy timeout."""
+    """Create an engine; on SQLite turn on foreign keys, WAL, synchronous=NORMAL, a busy timeout and the writer
+    queue; on PostgreSQL a connection pool."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
-        _tune_sqlite(engine)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False,
+                                                  "factory": _SQLiteConnection}, **kwargs)
+        database = parsed.database
+        in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
+        _tune_sqlite(engine, None if in_memory else os.path.abspath(database) + "-writer.lock")
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
@@ -28,11 +96,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, writer_lock: str | None) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: _SQLiteConnection, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own handling defers it).
         dbapi_connection.isolation_level = None
+        dbapi_connection.writer_lock = writer_lock
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -42,9 +111,14 @@ def _tune_sqlite(engine: Engine) -> None:
         register_sqlite_functions(dbapi_connection)
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
+    def _on_begin(connection: Connection) -> None:
+        # Straight to the driver: BEGIN runs on every request, and SQLAlchemy's statement path costs more than it.
+        dbapi_connection: _SQLiteConnection = connection.connection.driver_connection
         immediate = connection.get_execution_options().get(IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            dbapi_connection.begin_immediate() if immediate else dbapi_connection.execute("BEGIN")
+        except sqlite3.Error as error:  # as SQLAlchemy would have wrapped it (e.g. "database is locked")
+            raise DBAPIError.instance("BEGIN", None, error, sqlite3.Error) from error
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -55,3 +129,10 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def begin_write(session: Session) -> None:
     """Start the session's transaction as a writer (SQLite: BEGIN IMMEDIATE; PostgreSQL: no difference)."""
     session.connection(execution_options={IMMEDIATE: True})
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A short writing transaction on a connection of its own, committed on exit."""
+    with engine.connect().execution_options(**{IMMEDIATE: True}) as connection, connection.begin():
+        yield connection

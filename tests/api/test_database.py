@@ -1,0 +1,42 @@
+"""The request's session (app/database.py): reads first, a writer only from `write_session()`, commits only there."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from app import database
+from storage import tenants
+from storage.models import Tenant
+
+
+def test_commit_needs_a_writer(app: Flask) -> None:
+    with app.test_request_context("/scim/v2/Users", method="POST"):
+        database.get_session().execute(select(Tenant.id)).all()
+        with pytest.raises(RuntimeError, match="write_session"):
+            database.commit()
+
+
+def test_write_session_is_one_transaction_until_commit_then_starts_again(app: Flask) -> None:
+    with app.test_request_context("/scim/v2/Users", method="POST"):
+        session = database.write_session()
+        tenants.create(session, "first")
+        assert database.write_session() is session
+        assert session.get_transaction() is not None
+        database.commit()
+        tenants.create(database.write_session(), "second")
+        database.commit()
+    with app.test_request_context("/"):
+        names = database.get_session().scalars(select(Tenant.name).order_by(Tenant.name)).all()
+    assert names == ["first", "second"]
+
+
+def test_a_writer_leaves_what_it_read_before_behind_and_an_uncommitted_write_is_lost(app: Flask) -> None:
+    with app.test_request_context("/scim/v2/Users", method="POST"):
+        tenants.create(database.get_session(), "read-side")  # a write outside write_session() is never committed
+        tenants.create(database.write_session(), "kept")
+        database.commit()
+        tenants.create(database.write_session(), "dropped")  # not committed: the teardown rolls it back
+    with app.test_request_context("/"):
+        assert database.get_session().scalars(select(Tenant.name)).all() == ["kept"]

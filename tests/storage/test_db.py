@@ -1,0 +1,97 @@
+"""SQLite's writer queue (storage/db.py): writers wait on a flock beside the database instead of SQLite's
+sleeping busy handler, and the lock goes with the transaction, whichever way it ends."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from storage.db import begin_write, make_engine, make_sessionmaker, write_transaction
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'queue.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE log (writer TEXT)"))
+    yield engine
+    engine.dispose()
+
+
+def rows(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return [row[0] for row in connection.execute(text("SELECT writer FROM log ORDER BY rowid"))]
+
+
+def test_the_lock_file_lives_beside_the_database(engine: Engine, tmp_path: Path) -> None:
+    with write_transaction(engine) as connection:
+        connection.execute(text("INSERT INTO log VALUES ('a')"))
+    assert (tmp_path / "queue.db-writer.lock").exists()
+    assert rows(engine) == ["a"]
+
+
+def test_a_second_writer_waits_for_the_first_to_commit_then_goes_on(engine: Engine) -> None:
+    first_in, second_done = threading.Event(), threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with write_transaction(engine) as connection:
+            connection.execute(text("INSERT INTO log VALUES ('first')"))
+            first_in.set()
+            release.wait(30)
+
+    def second() -> None:
+        with write_transaction(engine) as connection:
+            connection.execute(text("INSERT INTO log VALUES ('second')"))
+        second_done.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_in.wait(30)
+    threads[1].start()
+    try:
+        assert not second_done.wait(0.5), "a second writer ran while the first held the write lock"
+    finally:
+        release.set()
+    assert second_done.wait(30)
+    for thread in threads:
+        thread.join(30)
+    assert rows(engine) == ["first", "second"]
+
+
+@pytest.mark.parametrize("end", ["rollback", "close"])
+def test_the_queue_is_released_however_the_transaction_ends(engine: Engine, end: str) -> None:
+    session = make_sessionmaker(engine)()
+    begin_write(session)
+    session.execute(text("INSERT INTO log VALUES ('void')"))
+    getattr(session, end)()
+    done = threading.Event()
+
+    def writer() -> None:
+        with write_transaction(engine) as connection:
+            connection.execute(text("INSERT INTO log VALUES ('next')"))
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert done.wait(10), "the next writer still waits after the first ended"
+    thread.join(10)
+    session.close()
+    assert rows(engine) == ["next"]
+
+
+def test_a_second_writer_in_the_same_thread_does_not_wait_for_itself(engine: Engine) -> None:
+    """It skips the queue and meets SQLite's own lock and busy_timeout (here 100 ms), as it would without a queue."""
+    with write_transaction(engine) as connection:
+        connection.execute(text("INSERT INTO log VALUES ('held')"))
+        with engine.connect() as other:
+            other.exec_driver_sql("PRAGMA busy_timeout=100")
+            other.commit()
+            with pytest.raises(OperationalError, match="locked"):
+                other.execution_options(scim_begin_immediate=True).begin()
+    assert rows(engine) == ["held"]
