@@ -59,5 +59,4 @@ def _close(_exc: BaseException | None) -> None:
     g.pop("db_writing", None)
     session: Session | None = g.pop("db_session", None)
     if session is not None:
-        session.rollback()
-        session.close()
+        session.close()  # what was not committed is rolled back as the connection goes back to the pool

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 from scim.errors import InvalidSyntax, UnsupportedMediaType
 
@@ -35,7 +35,7 @@ def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def base_url() -> str:
     """The SCIM base URL clients use (for meta.location): SCIM_PUBLIC_BASE_URL, else the request's own host."""
-    configured = current_app.config.get("PUBLIC_BASE_URL")
-    if configured:
-        return configured.rstrip("/") + "/scim/v2"
-    return request.host_url.rstrip("/") + "/scim/v2"
+    if "scim_base_url" not in g:
+        configured = current_app.config.get("PUBLIC_BASE_URL")
+        g.scim_base_url = (configured or request.host_url).rstrip("/") + "/scim/v2"
+    return g.scim_base_url

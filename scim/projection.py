@@ -15,6 +15,7 @@ form along that plan, so the per-resource cost is a dict lookup per key. Decisio
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,22 +59,7 @@ class Projection:
         wanted, unwanted = split_names(attributes), split_names(excluded)
         if wanted and unwanted:
             raise InvalidValue('"attributes" and "excludedAttributes" are mutually exclusive (RFC 7644 §3.9).')
-        selection = _Selection(
-            _paths(resource_type, wanted) if wanted else None,
-            _paths(resource_type, unwanted),
-        )
-        extensions = tuple(
-            Attribute(schema.id, "complex", sub_attributes=schema.attributes)
-            for schema, _required in resource_type.extensions
-        )
-        plan: Plan = {"schemas": None}
-        for attribute in (*COMMON_ATTRIBUTES, *resource_type.schema.attributes, *extensions):
-            keep, below = selection.select(attribute, (attribute.name.lower(),), whole=False)
-            if keep:
-                _put(plan, attribute.name, below)
-        # Extensions not kept whole may be missing from the result, and then from `schemas` too.
-        droppable = frozenset(urn for urn in (ext.name.lower() for ext in extensions) if plan.get(urn, {}) is not None)
-        return cls(resource_type, plan, droppable)
+        return _build(resource_type, wanted, unwanted)
 
     def apply(self, resource: dict[str, Any]) -> dict[str, Any]:
         """Return the projected resource; values kept whole are shared with `resource`, not copied.
@@ -142,6 +128,23 @@ class _Selection:
         if complete:
             return True, None
         return bool(plan), plan
+
+
+@functools.lru_cache(maxsize=1024)
+def _build(resource_type: ResourceType, wanted: tuple[str, ...], unwanted: tuple[str, ...]) -> Projection:
+    """The plan walks every attribute of the schemas; requests repeat a handful of parameter sets, so plans are
+    cached per resource type (compared by identity: a tenant's new extension makes a new one)."""
+    selection = _Selection(_paths(resource_type, wanted) if wanted else None, _paths(resource_type, unwanted))
+    extensions = tuple(Attribute(schema.id, "complex", sub_attributes=schema.attributes)
+                       for schema, _required in resource_type.extensions)
+    plan: Plan = {"schemas": None}
+    for attribute in (*COMMON_ATTRIBUTES, *resource_type.schema.attributes, *extensions):
+        keep, below = selection.select(attribute, (attribute.name.lower(),), whole=False)
+        if keep:
+            _put(plan, attribute.name, below)
+    # Extensions not kept whole may be missing from the result, and then from `schemas` too.
+    droppable = frozenset(urn for urn in (ext.name.lower() for ext in extensions) if plan.get(urn, {}) is not None)
+    return Projection(resource_type, plan, droppable)
 
 
 def _path(resource_type: ResourceType, name: str) -> Path | None:

@@ -261,3 +261,17 @@ class TenantSchema(Base):
     urn: Mapped[str] = mapped_column(Text)
     definition: Mapped[dict[str, Any]] = mapped_column(Document)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# -- Core tables for the request path -----------------------------------------------------------------------------
+
+# The SCIM request path runs statements built once at import from these Core tables, with bound parameters: a
+# statement over ORM attributes pays the ORM's compile plugin on every execution, and building one pays for itself
+# each time; each costs about as much as the query on SQLite.
+tenants_table = Tenant.__table__
+tokens_table = Token.__table__
+users_table = User.__table__
+user_emails_table = UserEmail.__table__
+groups_table = Group.__table__
+group_members_table = GroupMember.__table__
+events_table = Event.__table__

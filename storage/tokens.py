@@ -7,11 +7,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from scim.errors import NotFound
-from storage.models import Tenant, Token, utcnow
+from storage.models import Tenant, Token, tenants_table, tokens_table, utcnow
 
 TOKEN_PREFIX = "scim_"
 # last_used_at is written at most this often, so that authentication stays a read on the hot path.
@@ -55,6 +55,18 @@ def issue(
     return token, secret
 
 
+_AUTHENTICATE = (
+    select(tokens_table.c.id, tokens_table.c.tenant_id, tenants_table.c.name, tokens_table.c.last_used_at,
+           tenants_table.c.schemas_version)
+    .select_from(tokens_table.join(tenants_table, tenants_table.c.id == tokens_table.c.tenant_id))
+    .where(
+        tokens_table.c.secret_hash == bindparam("secret_hash"),
+        tokens_table.c.revoked_at.is_(None),
+        or_(tokens_table.c.expires_at.is_(None), tokens_table.c.expires_at > bindparam("now")),
+    )
+)
+
+
 def authenticate(session: Session, secret: str) -> Principal | None:
     """The principal of a live token, in one indexed query; None for unknown, revoked or expired tokens.
 
@@ -63,16 +75,7 @@ def authenticate(session: Session, secret: str) -> Principal | None:
     """
     if not secret:
         return None
-    now = utcnow()
-    row = session.execute(
-        select(Token.id, Token.tenant_id, Tenant.name, Token.last_used_at, Tenant.schemas_version)
-        .join(Tenant, Tenant.id == Token.tenant_id)
-        .where(
-            Token.secret_hash == hash_secret(secret),
-            Token.revoked_at.is_(None),
-            or_(Token.expires_at.is_(None), Token.expires_at > now),
-        )
-    ).first()
+    row = session.execute(_AUTHENTICATE, {"secret_hash": hash_secret(secret), "now": utcnow()}).first()
     if row is None:
         return None
     return Principal(token_id=row[0], tenant_id=row[1], tenant_name=row[2], last_used_at=row[3],

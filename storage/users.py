@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,9 +22,35 @@ from scim.schemas import ResourceType
 from scim.search import SearchParams
 from scim.versions import etag, if_match_ok
 from storage import documents, query
-from storage.models import Group, GroupMember, User, UserEmail, utcnow
+from storage.models import (
+    Group,
+    GroupMember,
+    User,
+    group_members_table,
+    groups_table,
+    user_emails_table,
+    users_table,
+    utcnow,
+)
 
-_COLUMNS = (User.id, User.doc, User.created, User.last_modified, User.version)
+_users, _emails, _groups, _members = users_table.c, user_emails_table.c, groups_table.c, group_members_table.c
+_COLUMNS = (_users.id, _users.doc, _users.created, _users.last_modified, _users.version)
+# Statements of the request path, built once (storage/models.py says why).
+_GET = select(*_COLUMNS).where(_users.tenant_id == bindparam("tenant_id"), _users.id == bindparam("user_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_INSERT = insert(users_table)
+_UPDATE = update(users_table).where(_users.tenant_id == bindparam("tenant_id_"), _users.id == bindparam("user_id_"))
+_DELETE_EMAILS = delete(user_emails_table).where(_emails.user_id == bindparam("user_id"))
+_INSERT_EMAILS = insert(user_emails_table)
+_MEMBERSHIPS = (
+    select(_members.member_id, _groups.id, _groups.display_name)
+    .select_from(group_members_table.join(groups_table, _groups.id == _members.group_id))
+    .where(_members.tenant_id == bindparam("tenant_id"))
+    .order_by(_groups.display_name, _groups.id)
+)
+_GROUPS_OF = _MEMBERSHIPS.where(_members.member_id.in_(bindparam("user_ids", expanding=True)))
+# One user's (a GET, every write's response): no IN list to render on each execution.
+_GROUPS_OF_ONE = _MEMBERSHIPS.where(_members.member_id == bindparam("user_id"))
 
 
 @dataclass(frozen=True)
@@ -88,10 +114,10 @@ def _email_rows(tenant_id: int, user_id: str, doc: Mapping[str, Any]) -> list[di
 
 def _write_emails(session: Session, tenant_id: int, user_id: str, doc: Mapping[str, Any], *, replace: bool) -> None:
     if replace:
-        session.execute(delete(UserEmail).where(UserEmail.user_id == user_id))
+        session.execute(_DELETE_EMAILS, {"user_id": user_id})
     rows = _email_rows(tenant_id, user_id, doc)
     if rows:
-        session.execute(insert(UserEmail), rows)
+        session.execute(_INSERT_EMAILS, rows)
 
 
 def _taken(error: IntegrityError, user_name: str) -> Uniqueness:
@@ -106,7 +132,7 @@ def create(session: Session, tenant_id: int, user_id: str, parsed: ParsedResourc
               "password_hash": hash_password(parsed.password) if parsed.password else None}
     try:
         with session.begin_nested():
-            session.execute(insert(User).values(values))
+            session.execute(_INSERT, values)
     except IntegrityError as error:
         raise _taken(error, parsed.document["userName"]) from error
     _write_emails(session, tenant_id, user_id, parsed.document, replace=False)
@@ -116,10 +142,7 @@ def create(session: Session, tenant_id: int, user_id: str, parsed: ParsedResourc
 def get(session: Session, tenant_id: int, user_id: str, *, for_update: bool = False) -> StoredUser:
     if not documents.is_id(user_id):
         raise NotFound(f"User {user_id} not found.")
-    query = select(*_COLUMNS).where(User.tenant_id == tenant_id, User.id == user_id)
-    if for_update:
-        query = query.with_for_update()
-    row = session.execute(query).first()
+    row = session.execute(_GET_FOR_UPDATE if for_update else _GET, {"tenant_id": tenant_id, "user_id": user_id}).first()
     if row is None:
         raise NotFound(f"User {user_id} not found.")
     return _stored(row)
@@ -138,12 +161,10 @@ def groups_of(session: Session, tenant_id: int, user_ids: list[str]) -> dict[str
     result: dict[str, list[tuple[str, str]]] = {user_id: [] for user_id in user_ids}
     if not user_ids:
         return result
-    rows = session.execute(
-        select(GroupMember.member_id, Group.id, Group.display_name)
-        .join(Group, Group.id == GroupMember.group_id)
-        .where(GroupMember.tenant_id == tenant_id, GroupMember.member_id.in_(user_ids))
-        .order_by(Group.display_name, Group.id)
-    )
+    if len(user_ids) == 1:
+        rows = session.execute(_GROUPS_OF_ONE, {"tenant_id": tenant_id, "user_id": user_ids[0]})
+    else:
+        rows = session.execute(_GROUPS_OF, {"tenant_id": tenant_id, "user_ids": user_ids})
     for member_id, group_id, display_name in rows:
         result[member_id].append((group_id, display_name))
     return result
@@ -174,7 +195,7 @@ def _save(
         values["password_hash"] = hash_password(password)
     try:
         with session.begin_nested():
-            session.execute(update(User).where(User.tenant_id == tenant_id, User.id == current.id).values(values))
+            session.execute(_UPDATE, {**values, "tenant_id_": tenant_id, "user_id_": current.id})
     except IntegrityError as error:
         raise _taken(error, doc["userName"]) from error
     if doc.get("emails") != current.doc.get("emails"):

@@ -13,13 +13,27 @@ import math
 import secrets
 from datetime import datetime, timedelta
 
-from flask import Flask, Response, abort, current_app, g, has_request_context, redirect, request, session, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask import (
+    Flask,
+    Request,
+    Response,
+    abort,
+    current_app,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import database
 from storage import admins
 from storage.models import Admin
+
+CONSOLE_PREFIX = "/admin"
 
 PUBLIC_ENDPOINTS = frozenset({"console.sign_in", "console.sign_in_submit", "console.static"})
 EMAIL_MAX = 254  # RFC 5321's longest path
@@ -159,3 +173,9 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
+
+    def open_session(self, app: Flask, incoming: Request) -> SecureCookieSession | None:
+        """Only the console's pages have a cookie session; the SCIM API, called on every IdP push, skips it."""
+        if not incoming.path.startswith(CONSOLE_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, incoming)
