@@ -33,7 +33,7 @@ from scim.errors import InvalidValue
 from scim.schemas import USER, Attribute, ResourceType
 from storage.documents import timestamp
 from storage.groups import CHUNK
-from storage.models import Event, GroupMember, Tenant, utcnow
+from storage.models import Event, GroupMember, Tenant, events_table, utcnow
 
 # -- event kinds ----------------------------------------------------------------------------------------------------
 
@@ -250,13 +250,19 @@ def stage(
     session.info.setdefault(_PENDING, []).append(_fit(row))
 
 
+# Column lengths of the event's strings, cut to fit.
+_LENGTHS = {column.name: column.type.length for column in events_table.columns
+            if getattr(column.type, "length", None)}
+_INSERT = insert(events_table)
+_ORDER_LOCK = select(func.pg_advisory_xact_lock(EVENTS_LOCK))
+
+
 def _fit(row: dict[str, Any]) -> dict[str, Any]:
     """Cut strings to their column's length: a client's overlong User-Agent or URL must not fail the request."""
-    for column in Event.__table__.columns:
-        length = getattr(column.type, "length", None)
-        value = row.get(column.name)
-        if length and isinstance(value, str) and len(value) > length:
-            row[column.name] = value[:length]
+    for name, length in _LENGTHS.items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > length:
+            row[name] = value[:length]
     return row
 
 
@@ -266,10 +272,11 @@ def _write_pending(session: Session) -> None:
     if session.in_nested_transaction() or not session.info.get(_PENDING):
         return
     pending = session.info.pop(_PENDING)
-    session.flush()
+    if session.new or session.dirty or session.deleted:
+        session.flush()
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(EVENTS_LOCK)))
-    session.execute(insert(Event), pending)
+        session.execute(_ORDER_LOCK)
+    session.execute(_INSERT, pending)
 
 
 @event.listens_for(Session, "after_transaction_create")

@@ -13,6 +13,8 @@ other's members (no read-modify-write of a member list). Decisions:
   `displayName` cannot be undone, and Okta's AIW PUT always carries the full list. `"members": []` clears.
 - Version and lastModified change when the document or the membership changes; a request that changes nothing
   (adding a present member, removing an absent one) leaves both as they are.
+- A taken displayName is a `Uniqueness` error that, on PostgreSQL, aborts the caller's transaction (as in
+  storage/users.py: the caller rolls back, or wrote in a savepoint of its own).
 - `replace` and `patch` expect `current` from `get(..., for_update=True)` in the same transaction: on PostgreSQL
   that row lock serialises concurrent writes to one group; SQLite's writers are serialised by BEGIN IMMEDIATE.
 """
@@ -217,8 +219,7 @@ def create(session: Session, tenant_id: int, group_id: str, parsed: ParsedResour
     values = {**_columns(parsed.document), "id": group_id, "tenant_id": tenant_id, "created": now,
               "last_modified": now, "version": 1}
     try:
-        with session.begin_nested():
-            session.execute(insert(Group).values(values))
+        session.execute(insert(Group).values(values))
     except IntegrityError as error:
         raise _taken(parsed.document["displayName"]) from error
     ids, skipped = _user_members(parsed.members or ())
@@ -276,8 +277,7 @@ def _save(
         .returning(Group.version)
     )
     try:
-        with session.begin_nested():
-            version = session.execute(statement).scalar_one()
+        version = session.execute(statement).scalar_one()
     except IntegrityError as error:
         raise _taken(doc["displayName"]) from error
     return StoredGroup(current.id, dict(doc), current.created, now, version, skipped)

@@ -1,4 +1,9 @@
-"""Users of a tenant: create, read, replace, patch, delete. Every function is scoped by tenant_id; none commits."""
+"""Users of a tenant: create, read, replace, patch, delete. Every function is scoped by tenant_id; none commits.
+
+A taken userName is a `Uniqueness` error from the unique index; on PostgreSQL it leaves the caller's transaction
+aborted, so the caller rolls back (a request's error path does) or ran the write in a savepoint (each Bulk
+operation does): no savepoint per statement on the hot path.
+"""
 
 from __future__ import annotations
 
@@ -131,8 +136,7 @@ def create(session: Session, tenant_id: int, user_id: str, parsed: ParsedResourc
               "last_modified": now, "version": 1,
               "password_hash": hash_password(parsed.password) if parsed.password else None}
     try:
-        with session.begin_nested():
-            session.execute(_INSERT, values)
+        session.execute(_INSERT, values)
     except IntegrityError as error:
         raise _taken(error, parsed.document["userName"]) from error
     _write_emails(session, tenant_id, user_id, parsed.document, replace=False)
@@ -194,8 +198,7 @@ def _save(
     if password is not None:
         values["password_hash"] = hash_password(password)
     try:
-        with session.begin_nested():
-            session.execute(_UPDATE, {**values, "tenant_id_": tenant_id, "user_id_": current.id})
+        session.execute(_UPDATE, {**values, "tenant_id_": tenant_id, "user_id_": current.id})
     except IntegrityError as error:
         raise _taken(error, doc["userName"]) from error
     if doc.get("emails") != current.doc.get("emails"):
