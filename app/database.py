@@ -12,7 +12,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from storage.db import begin_write, make_engine, make_sessionmaker
+from storage.db import begin_write, make_engine, make_sessionmaker, restarts_to_write
 
 
 def init_app(app: Flask) -> None:
@@ -34,11 +34,13 @@ def get_session() -> Session:
 
 
 def write_session() -> Session:
-    """The request's session in a writing transaction; what it read before in a reading one is left behind (a
-    read snapshot cannot become a writer on SQLite). Idempotent until the writing transaction ends."""
+    """The request's session in a writing transaction. On SQLite what it read before, in a reading one, is left
+    behind (a read snapshot cannot become the writer); on PostgreSQL the transaction goes on, on the same pooled
+    connection. Idempotent until the writing transaction ends."""
     session = get_session()
     transaction = session.get_transaction()
-    if transaction is not None and g.get("db_writing") is transaction:
+    if transaction is not None and (g.get("db_writing") is transaction or not restarts_to_write(session)):
+        g.db_writing = transaction
         return session
     session.rollback()
     begin_write(session)

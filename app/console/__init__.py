@@ -8,8 +8,7 @@ from flask import Blueprint, Flask, request
 from app import database
 from app.console import security
 
-bp = Blueprint("console", __name__, url_prefix=security.CONSOLE_PREFIX, template_folder="templates",
-               static_folder="static")
+bp = Blueprint("console", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
 
 
 @bp.before_request

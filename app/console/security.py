@@ -33,8 +33,6 @@ from app import database
 from storage import admins
 from storage.models import Admin
 
-CONSOLE_PREFIX = "/admin"
-
 PUBLIC_ENDPOINTS = frozenset({"console.sign_in", "console.sign_in_submit", "console.static"})
 EMAIL_MAX = 254  # RFC 5321's longest path
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -175,7 +173,7 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and request.is_secure)
 
     def open_session(self, app: Flask, incoming: Request) -> SecureCookieSession | None:
-        """Only the console's pages have a cookie session; the SCIM API, called on every IdP push, skips it."""
-        if not incoming.path.startswith(CONSOLE_PREFIX):
+        """The SCIM API, called on every IdP push, has no cookie session: it does not sign or parse one."""
+        if incoming.path.startswith(app.blueprints["scim"].url_prefix + "/"):
             return self.make_null_session(app)
         return super().open_session(app, incoming)

@@ -32,11 +32,23 @@ def test_write_session_is_one_transaction_until_commit_then_starts_again(app: Fl
     assert names == ["first", "second"]
 
 
-def test_a_writer_leaves_what_it_read_before_behind_and_an_uncommitted_write_is_lost(app: Flask) -> None:
+def test_an_uncommitted_write_is_lost(app: Flask) -> None:
     with app.test_request_context("/scim/v2/Users", method="POST"):
-        tenants.create(database.get_session(), "read-side")  # a write outside write_session() is never committed
         tenants.create(database.write_session(), "kept")
         database.commit()
         tenants.create(database.write_session(), "dropped")  # not committed: the teardown rolls it back
     with app.test_request_context("/"):
         assert database.get_session().scalars(select(Tenant.name)).all() == ["kept"]
+
+
+def test_sqlite_starts_the_writer_over_and_postgresql_goes_on(app: Flask, db_url: str) -> None:
+    """A read snapshot cannot become SQLite's writer; PostgreSQL keeps the transaction (and its connection)."""
+    with app.test_request_context("/scim/v2/Users", method="POST"):
+        session = database.get_session()
+        tenants.create(session, "before-the-writer")
+        reading = session.get_transaction()
+        assert (database.write_session().get_transaction() is reading) == db_url.startswith("postgresql")
+        database.commit()
+    with app.test_request_context("/"):
+        names = database.get_session().scalars(select(Tenant.name)).all()
+    assert names == ([] if db_url.startswith("sqlite") else ["before-the-writer"])

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from storage import db
 from storage.db import begin_write, make_engine, make_sessionmaker, write_transaction
 
 
@@ -95,3 +96,24 @@ def test_a_second_writer_in_the_same_thread_does_not_wait_for_itself(engine: Eng
             with pytest.raises(OperationalError, match="locked"):
                 other.execution_options(scim_begin_immediate=True).begin()
     assert rows(engine) == ["held"]
+
+
+def test_an_idle_postgresql_connection_that_died_is_replaced_at_checkout(
+    postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ended the pooled connection (a restart, a failover, an idle timeout): the next request still works."""
+    engine = make_engine(postgres_database, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as connection:
+            dead = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+        other = make_engine(postgres_database)
+        with other.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead})
+            admin.commit()
+        other.dispose()
+        with engine.connect() as connection:
+            alive = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert alive != dead
+    finally:
+        engine.dispose()
