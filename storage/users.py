@@ -75,6 +75,7 @@ class StoredUser:
     created: datetime
     last_modified: datetime
     version: int
+    new: bool = False  # just inserted by `create`: it belongs to no group yet
 
     @property
     def etag(self) -> str:
@@ -140,7 +141,7 @@ def create(session: Session, tenant_id: int, user_id: str, parsed: ParsedResourc
     except IntegrityError as error:
         raise _taken(error, parsed.document["userName"]) from error
     _write_emails(session, tenant_id, user_id, parsed.document, replace=False)
-    return StoredUser(user_id, values["doc"], now, now, 1)
+    return StoredUser(user_id, values["doc"], now, now, 1, new=True)
 
 
 def get(session: Session, tenant_id: int, user_id: str, *, for_update: bool = False) -> StoredUser:
@@ -209,8 +210,10 @@ def _save(
 def to_resources(
     session: Session, tenant_id: int, stored: list[StoredUser], projection: Projection, base_url: str
 ) -> list[dict[str, Any]]:
-    """Wire-form users; the read-only `groups` is loaded (in one query) only when it will be returned."""
-    memberships = groups_of(session, tenant_id, [user.id for user in stored]) if projection.needs("groups") else {}
+    """Wire-form users; the read-only `groups` is loaded (in one query) only when it will be returned, and not for
+    a user created in this request (a POST's 201), which belongs to no group."""
+    listed = [user.id for user in stored if not user.new] if projection.needs("groups") else []
+    memberships = groups_of(session, tenant_id, listed)
     groups = {
         user_id: [{"value": group_id, "$ref": f"{base_url}/Groups/{group_id}", "display": name, "type": "direct"}
                   for group_id, name in rows]
