@@ -103,7 +103,8 @@ def test_an_admin_connects_a_tenant_and_sees_its_first_user(browser: Any, server
     secret = page.input_value("#new-secret")
     assert secret.startswith("scim_")
     page.click("button[data-copy]")  # shown by the script; copies the secret
-    assert page.inner_text("button[data-copy]") == "Copied"
+    # the label changes once the clipboard's promise settles, not synchronously with the click
+    page.wait_for_selector("button[data-copy]:text-is('Copied')", timeout=10_000)
     _shoot(page, "connection-new-token")
 
     port = int(server.rsplit(":", 1)[1])
