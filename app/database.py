@@ -2,8 +2,9 @@
 
 A request reads through `get_session()`. A view that writes calls `write_session()` once it has parsed and
 validated its input, right before its first read-for-update: the transaction starts over as a writer there (on
-SQLite, BEGIN IMMEDIATE behind the writer queue of storage/db.py), so authentication, body parsing and password
-hashing never hold the database's single write lock, and the response is rendered after `commit()` released it.
+SQLite, BEGIN IMMEDIATE behind the writer queue of storage/db.py), so authentication and body parsing never hold
+the database's single write lock, and the response is rendered after `commit()` released it. (A password in the body
+is still hashed inside the write, by storage/users.py.)
 """
 
 from __future__ import annotations

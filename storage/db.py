@@ -36,6 +36,12 @@ IMMEDIATE = "scim_begin_immediate"
 _held = threading.local()
 
 
+def _held_paths() -> set[str]:
+    if not hasattr(_held, "paths"):
+        _held.paths = set()
+    return _held.paths
+
+
 class _SQLiteConnection(sqlite3.Connection):
     """A DBAPI connection that holds the writer queue's flock from BEGIN IMMEDIATE to COMMIT or ROLLBACK."""
 
@@ -43,7 +49,7 @@ class _SQLiteConnection(sqlite3.Connection):
     _lock_fd: int | None = None
 
     def begin_immediate(self) -> None:
-        held: set[str] = _held.__dict__.setdefault("paths", set())
+        held = _held_paths()
         if self.writer_lock is not None and self._lock_fd is None and self.writer_lock not in held:
             fd = os.open(self.writer_lock, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)  # waits in the kernel: woken when the writer before us is done
@@ -76,7 +82,7 @@ class _SQLiteConnection(sqlite3.Connection):
     def _release(self) -> None:
         if self._lock_fd is not None:
             fd, self._lock_fd = self._lock_fd, None
-            _held.__dict__.get("paths", set()).discard(self.writer_lock)
+            _held_paths().discard(self.writer_lock)
             os.close(fd)  # closing the descriptor drops its flock
 
 
