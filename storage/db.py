@@ -161,10 +161,15 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def dialect(session: Session) -> str:
+    """The session's database: "sqlite" or "postgresql"."""
+    return session.get_bind().dialect.name
+
+
 def restarts_to_write(session: Session) -> bool:
     """Whether a reading transaction must end before the session writes: on SQLite a read snapshot cannot become
     the writer safely (BEGIN IMMEDIATE starts over); on PostgreSQL it goes on, row locks ordering the writers."""
-    return session.get_bind().dialect.name == "sqlite"
+    return dialect(session) == "sqlite"
 
 
 def begin_write(session: Session) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy import JSON, ColumnElement, Label, Row, bindparam, delete, func, insert, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from scim.schemas import ResourceType
 from scim.search import SearchParams
 from scim.versions import etag, if_match_ok
 from storage import documents, query
+from storage.db import dialect
 from storage.models import (
     Group,
     GroupMember,
@@ -39,23 +40,34 @@ from storage.models import (
 )
 
 _users, _emails, _groups, _members = users_table.c, user_emails_table.c, groups_table.c, group_members_table.c
-_COLUMNS = (_users.id, _users.doc, _users.created, _users.last_modified, _users.version)
-# Statements of the request path, built once (storage/models.py says why).
-_GET = select(*_COLUMNS).where(_users.tenant_id == bindparam("tenant_id"), _users.id == bindparam("user_id"))
-_GET_FOR_UPDATE = _GET.with_for_update()
+
+
+def _groups_column(aggregate: Callable[..., ColumnElement[Any]], pair: Callable[..., ColumnElement[Any]]) -> Label[Any]:
+    """The user's groups as one JSON array of [id, displayName] pairs, read in the same statement as the user (a
+    correlated subquery on the member index), so no read of a user needs a second query for `groups`."""
+    pairs = (
+        select(aggregate(pair(_groups.id, _groups.display_name)))
+        .select_from(group_members_table.join(groups_table, _groups.id == _members.group_id))
+        .where(_members.member_id == _users.id, _members.tenant_id == _users.tenant_id)
+        .scalar_subquery()
+    )
+    return type_coerce(pairs, JSON).label("groups")
+
+
+# Statements of the request path, built once per dialect (storage/models.py says why).
+_COLUMNS = {
+    "sqlite": _groups_column(func.json_group_array, func.json_array),
+    "postgresql": _groups_column(func.json_agg, func.json_build_array),
+}
+_COLUMNS = {dialect: (_users.id, _users.doc, _users.created, _users.last_modified, _users.version, groups)
+            for dialect, groups in _COLUMNS.items()}
+_GET = {dialect: select(*columns).where(_users.tenant_id == bindparam("tenant_id"), _users.id == bindparam("user_id"))
+        for dialect, columns in _COLUMNS.items()}
+_GET_FOR_UPDATE = {dialect: statement.with_for_update(of=users_table) for dialect, statement in _GET.items()}
 _INSERT = insert(users_table)
 _UPDATE = update(users_table).where(_users.tenant_id == bindparam("tenant_id_"), _users.id == bindparam("user_id_"))
 _DELETE_EMAILS = delete(user_emails_table).where(_emails.user_id == bindparam("user_id"))
 _INSERT_EMAILS = insert(user_emails_table)
-_MEMBERSHIPS = (
-    select(_members.member_id, _groups.id, _groups.display_name)
-    .select_from(group_members_table.join(groups_table, _groups.id == _members.group_id))
-    .where(_members.tenant_id == bindparam("tenant_id"))
-    .order_by(_groups.display_name, _groups.id)
-)
-_GROUPS_OF = _MEMBERSHIPS.where(_members.member_id.in_(bindparam("user_ids", expanding=True)))
-# One user's (a GET, every write's response): no IN list to render on each execution.
-_GROUPS_OF_ONE = _MEMBERSHIPS.where(_members.member_id == bindparam("user_id"))
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,7 @@ class StoredUser:
     created: datetime
     last_modified: datetime
     version: int
-    new: bool = False  # just inserted by `create`: it belongs to no group yet
+    groups: tuple[tuple[str, str], ...]  # (group id, displayName), ordered by displayName then id
 
     @property
     def etag(self) -> str:
@@ -83,7 +95,8 @@ class StoredUser:
 
 
 def _stored(row: Row[Any]) -> StoredUser:
-    return StoredUser(row.id, row.doc, row.created, row.last_modified, row.version)
+    groups = sorted(((group_id, name) for group_id, name in row.groups or ()), key=lambda pair: (pair[1], pair[0]))
+    return StoredUser(row.id, row.doc, row.created, row.last_modified, row.version, tuple(groups))
 
 
 def hash_password(password: str) -> str:
@@ -141,13 +154,14 @@ def create(session: Session, tenant_id: int, user_id: str, parsed: ParsedResourc
     except IntegrityError as error:
         raise _taken(error, parsed.document["userName"]) from error
     _write_emails(session, tenant_id, user_id, parsed.document, replace=False)
-    return StoredUser(user_id, values["doc"], now, now, 1, new=True)
+    return StoredUser(user_id, values["doc"], now, now, 1, groups=())  # a new user belongs to no group
 
 
 def get(session: Session, tenant_id: int, user_id: str, *, for_update: bool = False) -> StoredUser:
     if not documents.is_id(user_id):
         raise NotFound(f"User {user_id} not found.")
-    row = session.execute(_GET_FOR_UPDATE if for_update else _GET, {"tenant_id": tenant_id, "user_id": user_id}).first()
+    statements = _GET_FOR_UPDATE if for_update else _GET
+    row = session.execute(statements[dialect(session)], {"tenant_id": tenant_id, "user_id": user_id}).first()
     if row is None:
         raise NotFound(f"User {user_id} not found.")
     return _stored(row)
@@ -157,22 +171,8 @@ def search(
     session: Session, tenant_id: int, resource_type: ResourceType, expr: Expr | None, params: SearchParams
 ) -> UserPage:
     """Query users (RFC 7644 §3.4.2): filtered, sorted and paged in SQL by storage.query."""
-    page = query.search_resources(session, resource_type, tenant_id, expr, params, _COLUMNS)
+    page = query.search_resources(session, resource_type, tenant_id, expr, params, _COLUMNS[dialect(session)])
     return UserPage([_stored(row) for row in page.rows], page.total or 0, page.next_cursor, page.previous_cursor)
-
-
-def groups_of(session: Session, tenant_id: int, user_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """(group id, displayName) of each user's groups, for the read-only `groups` attribute; one query."""
-    result: dict[str, list[tuple[str, str]]] = {user_id: [] for user_id in user_ids}
-    if not user_ids:
-        return result
-    if len(user_ids) == 1:
-        rows = session.execute(_GROUPS_OF_ONE, {"tenant_id": tenant_id, "user_id": user_ids[0]})
-    else:
-        rows = session.execute(_GROUPS_OF, {"tenant_id": tenant_id, "user_ids": user_ids})
-    for member_id, group_id, display_name in rows:
-        result[member_id].append((group_id, display_name))
-    return result
 
 
 def replace(session: Session, tenant_id: int, current: StoredUser, parsed: ParsedResource) -> StoredUser:
@@ -204,20 +204,17 @@ def _save(
         raise _taken(error, doc["userName"]) from error
     if doc.get("emails") != current.doc.get("emails"):
         _write_emails(session, tenant_id, current.id, doc, replace=True)
-    return StoredUser(current.id, values["doc"], current.created, now, current.version + 1)
+    return StoredUser(current.id, values["doc"], current.created, now, current.version + 1, current.groups)
 
 
 def to_resources(
-    session: Session, tenant_id: int, stored: list[StoredUser], projection: Projection, base_url: str
+    _session: Session, _tenant_id: int, stored: list[StoredUser], projection: Projection, base_url: str
 ) -> list[dict[str, Any]]:
-    """Wire-form users; the read-only `groups` is loaded (in one query) only when it will be returned, and not for
-    a user created in this request (a POST's 201), which belongs to no group."""
-    listed = [user.id for user in stored if not user.new] if projection.needs("groups") else []
-    memberships = groups_of(session, tenant_id, listed)
+    """Wire-form users (the interface storage.groups shares); the read-only `groups` came with each user's row."""
     groups = {
-        user_id: [{"value": group_id, "$ref": f"{base_url}/Groups/{group_id}", "display": name, "type": "direct"}
-                  for group_id, name in rows]
-        for user_id, rows in memberships.items()
+        user.id: [{"value": group_id, "$ref": f"{base_url}/Groups/{group_id}", "display": name, "type": "direct"}
+                  for group_id, name in user.groups]
+        for user in stored
     }
     return documents.render(projection, stored, base_url, "groups", groups)
 

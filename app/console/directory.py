@@ -94,7 +94,7 @@ def user_page(tenant_id: int, user_id: str) -> str:
     tenant = admins.get_tenant(session, tenant_id)
     user = users.get(session, tenant.id, user_id)
     return render_template("console/user.html", tenant=tenant, user=user,
-                           groups=users.groups_of(session, tenant.id, [user.id])[user.id],
+                           groups=user.groups,
                            events=resource_events(tenant, user.id),
                            document=json.dumps(user.doc, indent=2, ensure_ascii=False, sort_keys=True))
 
