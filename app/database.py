@@ -1,10 +1,11 @@
 """One SQLAlchemy session per request: committed once before the response is built, rolled back otherwise.
 
-A request reads through `get_session()`. A view that writes calls `write_session()` once it has parsed and
-validated its input, right before its first read-for-update: the transaction starts over as a writer there (on
-SQLite, BEGIN IMMEDIATE behind the writer queue of storage/db.py), so authentication and body parsing never hold
-the database's single write lock, and the response is rendered after `commit()` released it. (A password in the body
-is still hashed inside the write, by storage/users.py.)
+A request reads through `get_session()` (storage.db.begin_read: on PostgreSQL in autocommit). A view that writes
+calls `write_session()` once it has parsed and validated its input, right before its first read-for-update: the
+session starts over in a writing transaction there (on SQLite, BEGIN IMMEDIATE behind the writer queue of
+storage/db.py), so authentication and body parsing never hold the database's single write lock, and the response
+is rendered after `commit()` released it. (A password in the body is still hashed inside the write, by
+storage/users.py.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from storage.db import begin_write, make_engine, make_sessionmaker, restarts_to_write
+from storage.db import begin_read, begin_write, make_engine, make_sessionmaker
 
 
 def init_app(app: Flask) -> None:
@@ -31,17 +32,16 @@ def get_session() -> Session:
     """The request's session, reading (or writing, after `write_session()`)."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["scim.sessionmaker"]()
+        begin_read(g.db_session)
     return g.db_session
 
 
 def write_session() -> Session:
-    """The request's session in a writing transaction. On SQLite what it read before, in a reading one, is left
-    behind (a read snapshot cannot become the writer); on PostgreSQL the transaction goes on, on the same pooled
-    connection. Idempotent until the writing transaction ends."""
+    """The request's session in a writing transaction; the reads before it (SQLite's snapshot, PostgreSQL's
+    autocommit connection) are left behind. Idempotent until the writing transaction ends."""
     session = get_session()
     transaction = session.get_transaction()
-    if transaction is not None and (g.get("db_writing") is transaction or not restarts_to_write(session)):
-        g.db_writing = transaction
+    if transaction is not None and g.get("db_writing") is transaction:
         return session
     session.rollback()
     begin_write(session)

@@ -166,10 +166,13 @@ def dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def restarts_to_write(session: Session) -> bool:
-    """Whether a reading transaction must end before the session writes: on SQLite a read snapshot cannot become
-    the writer safely (BEGIN IMMEDIATE starts over); on PostgreSQL it goes on, row locks ordering the writers."""
-    return dialect(session) == "sqlite"
+def begin_read(session: Session) -> None:
+    """Start the session as a reader. PostgreSQL reads in autocommit: at READ COMMITTED each statement takes its own
+    snapshot anyway, so a read transaction would only add BEGIN and ROLLBACK round trips. SQLite reads in a deferred
+    transaction, one snapshot for the request. A writer starts over with `begin_write` (the pool restores the
+    connection's isolation level when it takes it back)."""
+    if dialect(session) == "postgresql":
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def begin_write(session: Session) -> None:

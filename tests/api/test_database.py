@@ -41,14 +41,20 @@ def test_an_uncommitted_write_is_lost(app: Flask) -> None:
         assert database.get_session().scalars(select(Tenant.name)).all() == ["kept"]
 
 
-def test_sqlite_starts_the_writer_over_and_postgresql_goes_on(app: Flask, db_url: str) -> None:
-    """A read snapshot cannot become SQLite's writer; PostgreSQL keeps the transaction (and its connection)."""
+def test_the_writer_leaves_the_reads_behind_and_postgresql_reads_in_autocommit(app: Flask, db_url: str) -> None:
+    """SQLite's read snapshot cannot become the writer; PostgreSQL's reads need no transaction (READ COMMITTED)."""
+    postgresql = db_url.startswith("postgresql")
     with app.test_request_context("/scim/v2/Users", method="POST"):
         session = database.get_session()
-        tenants.create(session, "before-the-writer")
+        assert session.scalars(select(Tenant.name)).all() == []
         reading = session.get_transaction()
-        assert (database.write_session().get_transaction() is reading) == db_url.startswith("postgresql")
+        if postgresql:
+            assert session.connection().connection.dbapi_connection.autocommit is True
+        writing = database.write_session()
+        assert writing.get_transaction() is not reading
+        if postgresql:
+            assert writing.connection().connection.dbapi_connection.autocommit is False
+        tenants.create(writing, "written")
         database.commit()
     with app.test_request_context("/"):
-        names = database.get_session().scalars(select(Tenant.name)).all()
-    assert names == ([] if db_url.startswith("sqlite") else ["before-the-writer"])
+        assert database.get_session().scalars(select(Tenant.name)).all() == ["written"]
