@@ -31,9 +31,11 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from scim.errors import InvalidValue
 from scim.schemas import USER, Attribute, ResourceType
+from storage.db import dialect
 from storage.documents import timestamp
 from storage.groups import CHUNK
 from storage.models import Event, GroupMember, Tenant, events_table, utcnow
+from storage.prepared import Prepared
 
 # -- event kinds ----------------------------------------------------------------------------------------------------
 
@@ -253,8 +255,8 @@ def stage(
 # Column lengths of the event's strings, cut to fit.
 _LENGTHS = {column.name: column.type.length for column in events_table.columns
             if getattr(column.type, "length", None)}
-_INSERT = insert(events_table)
-_ORDER_LOCK = select(func.pg_advisory_xact_lock(EVENTS_LOCK))
+_INSERT = Prepared(insert(events_table))
+_ORDER_LOCK = Prepared(select(func.pg_advisory_xact_lock(EVENTS_LOCK)))
 
 
 def _fit(row: dict[str, Any]) -> dict[str, Any]:
@@ -274,9 +276,9 @@ def _write_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING)
     if session.new or session.dirty or session.deleted:
         session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_ORDER_LOCK)
-    session.execute(_INSERT, pending)
+    if dialect(session) == "postgresql":
+        _ORDER_LOCK.first(session, {})
+    _INSERT.run_many(session, pending)
 
 
 @event.listens_for(Session, "after_transaction_create")

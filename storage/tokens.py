@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from scim.errors import NotFound
 from storage.models import Tenant, Token, tenants_table, tokens_table, utcnow
+from storage.prepared import Prepared
 
 TOKEN_PREFIX = "scim_"
 # last_used_at is written at most this often, so that authentication stays a read on the hot path.
@@ -55,7 +56,7 @@ def issue(
     return token, secret
 
 
-_AUTHENTICATE = (
+_AUTHENTICATE = Prepared(
     select(tokens_table.c.id, tokens_table.c.tenant_id, tenants_table.c.name, tokens_table.c.last_used_at,
            tenants_table.c.schemas_version)
     .select_from(tokens_table.join(tenants_table, tenants_table.c.id == tokens_table.c.tenant_id))
@@ -67,7 +68,7 @@ _AUTHENTICATE = (
 )
 
 
-def authenticate(session: Session, secret: str) -> Principal | None:
+def authenticate(session: Session | Connection, secret: str) -> Principal | None:
     """The principal of a live token, in one indexed query; None for unknown, revoked or expired tokens.
 
     The lookup is by the secret's SHA-256, a value an attacker cannot steer toward a prefix match; the
@@ -75,7 +76,7 @@ def authenticate(session: Session, secret: str) -> Principal | None:
     """
     if not secret:
         return None
-    row = session.execute(_AUTHENTICATE, {"secret_hash": hash_secret(secret), "now": utcnow()}).first()
+    row = _AUTHENTICATE.first(session, {"secret_hash": hash_secret(secret), "now": utcnow()})
     if row is None:
         return None
     return Principal(token_id=row[0], tenant_id=row[1], tenant_name=row[2], last_used_at=row[3],

@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Label, Row, bindparam, delete, func, insert, select, type_coerce, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Label,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,6 +50,7 @@ from storage.models import (
     users_table,
     utcnow,
 )
+from storage.prepared import Prepared
 
 _users, _emails, _groups, _members = users_table.c, user_emails_table.c, groups_table.c, group_members_table.c
 
@@ -63,11 +76,14 @@ _COLUMNS = {dialect: (_users.id, _users.doc, _users.created, _users.last_modifie
             for dialect, groups in _COLUMNS.items()}
 _GET = {dialect: select(*columns).where(_users.tenant_id == bindparam("tenant_id"), _users.id == bindparam("user_id"))
         for dialect, columns in _COLUMNS.items()}
-_GET_FOR_UPDATE = {dialect: statement.with_for_update(of=users_table) for dialect, statement in _GET.items()}
-_INSERT = insert(users_table)
-_UPDATE = update(users_table).where(_users.tenant_id == bindparam("tenant_id_"), _users.id == bindparam("user_id_"))
-_DELETE_EMAILS = delete(user_emails_table).where(_emails.user_id == bindparam("user_id"))
-_INSERT_EMAILS = insert(user_emails_table)
+_GET = {dialect: (Prepared(statement), Prepared(statement.with_for_update(of=users_table)))
+        for dialect, statement in _GET.items()}
+_INSERT = Prepared(insert(users_table))
+_UPDATE = Prepared(
+    update(users_table).where(_users.tenant_id == bindparam("tenant_id_"), _users.id == bindparam("user_id_"))
+)
+_DELETE_EMAILS = Prepared(delete(user_emails_table).where(_emails.user_id == bindparam("user_id")))
+_INSERT_EMAILS = Prepared(insert(user_emails_table))
 
 
 @dataclass(frozen=True)
@@ -94,9 +110,10 @@ class StoredUser:
         return etag(self.version)
 
 
-def _stored(row: Row[Any]) -> StoredUser:
-    groups = sorted(((group_id, name) for group_id, name in row.groups or ()), key=lambda pair: (pair[1], pair[0]))
-    return StoredUser(row.id, row.doc, row.created, row.last_modified, row.version, tuple(groups))
+def _stored(row: Sequence[Any]) -> StoredUser:
+    """A row of the _COLUMNS: id, doc, created, last_modified, version, groups."""
+    groups = sorted(((group_id, name) for group_id, name in row[5] or ()), key=lambda pair: (pair[1], pair[0]))
+    return StoredUser(row[0], row[1], row[2], row[3], row[4], tuple(groups))
 
 
 def hash_password(password: str) -> str:
@@ -133,10 +150,8 @@ def _email_rows(tenant_id: int, user_id: str, doc: Mapping[str, Any]) -> list[di
 
 def _write_emails(session: Session, tenant_id: int, user_id: str, doc: Mapping[str, Any], *, replace: bool) -> None:
     if replace:
-        session.execute(_DELETE_EMAILS, {"user_id": user_id})
-    rows = _email_rows(tenant_id, user_id, doc)
-    if rows:
-        session.execute(_INSERT_EMAILS, rows)
+        _DELETE_EMAILS.run(session, {"user_id": user_id})
+    _INSERT_EMAILS.run_many(session, _email_rows(tenant_id, user_id, doc))
 
 
 def _taken(error: IntegrityError, user_name: str) -> Uniqueness:
@@ -150,25 +165,24 @@ def create(session: Session, tenant_id: int, user_id: str, parsed: ParsedResourc
               "last_modified": now, "version": 1,
               "password_hash": hash_password(parsed.password) if parsed.password else None}
     try:
-        session.execute(_INSERT, values)
+        _INSERT.run(session, values)
     except IntegrityError as error:
         raise _taken(error, parsed.document["userName"]) from error
     _write_emails(session, tenant_id, user_id, parsed.document, replace=False)
     return StoredUser(user_id, values["doc"], now, now, 1, groups=())  # a new user belongs to no group
 
 
-def get(session: Session, tenant_id: int, user_id: str, *, for_update: bool = False) -> StoredUser:
+def get(session: Session | Connection, tenant_id: int, user_id: str, *, for_update: bool = False) -> StoredUser:
     if not documents.is_id(user_id):
         raise NotFound(f"User {user_id} not found.")
-    statements = _GET_FOR_UPDATE if for_update else _GET
-    row = session.execute(statements[dialect(session)], {"tenant_id": tenant_id, "user_id": user_id}).first()
+    row = _GET[dialect(session)][for_update].first(session, {"tenant_id": tenant_id, "user_id": user_id})
     if row is None:
         raise NotFound(f"User {user_id} not found.")
     return _stored(row)
 
 
 def search(
-    session: Session, tenant_id: int, resource_type: ResourceType, expr: Expr | None, params: SearchParams
+    session: Session | Connection, tenant_id: int, resource_type: ResourceType, expr: Expr | None, params: SearchParams
 ) -> UserPage:
     """Query users (RFC 7644 §3.4.2): filtered, sorted and paged in SQL by storage.query."""
     page = query.search_resources(session, resource_type, tenant_id, expr, params, _COLUMNS[dialect(session)])
@@ -199,7 +213,7 @@ def _save(
     if password is not None:
         values["password_hash"] = hash_password(password)
     try:
-        session.execute(_UPDATE, {**values, "tenant_id_": tenant_id, "user_id_": current.id})
+        _UPDATE.run(session, {**values, "tenant_id_": tenant_id, "user_id_": current.id})
     except IntegrityError as error:
         raise _taken(error, doc["userName"]) from error
     if doc.get("emails") != current.doc.get("emails"):
@@ -208,7 +222,7 @@ def _save(
 
 
 def to_resources(
-    _session: Session, _tenant_id: int, stored: list[StoredUser], projection: Projection, base_url: str
+    _session: Session | Connection, _tenant_id: int, stored: list[StoredUser], projection: Projection, base_url: str
 ) -> list[dict[str, Any]]:
     """Wire-form users (the interface storage.groups shares); the read-only `groups` came with each user's row."""
     groups = {

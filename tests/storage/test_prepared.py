@@ -1,0 +1,122 @@
+"""Prepared statements (storage/prepared.py): what SQLAlchemy's own execution gives, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, bindparam, func, insert, literal, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from storage.db import make_engine, make_sessionmaker
+from storage.models import Tenant, tenants_table, tokens_table, users_table
+from storage.prepared import Prepared
+
+_USER = select(users_table.c.id, users_table.c.doc, users_table.c.created, users_table.c.active).where(
+    users_table.c.tenant_id == bindparam("tenant_id"), users_table.c.id == bindparam("user_id")
+)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def _tenant(engine: Engine) -> int:
+    with make_sessionmaker(engine).begin() as session:
+        tenant = Tenant(name="prepared")
+        session.add(tenant)
+        session.flush()
+        return tenant.id
+
+
+def _user(tenant_id: int, user_id: str, name: str) -> dict[str, object]:
+    created = datetime(2026, 11, 23, 12, 30, 15, 123456, tzinfo=UTC)
+    return {"id": user_id, "tenant_id": tenant_id, "user_name": name, "user_name_key": name.lower(),
+            "external_id": None, "display_name": None, "active": True, "doc": {"userName": name, "n": [1, "é"]},
+            "created": created, "last_modified": created, "version": 1, "password_hash": None}
+
+
+def test_rows_come_back_as_sqlalchemy_reads_them(engine: Engine) -> None:
+    """JSON, datetimes and booleans through the types' processors, equal to SQLAlchemy's own result."""
+    tenant_id = _tenant(engine)
+    with engine.begin() as connection:
+        assert Prepared(insert(users_table)).run(connection, _user(tenant_id, "u1", "Ann")) == 1
+    with engine.connect() as connection:
+        params = {"tenant_id": tenant_id, "user_id": "u1"}
+        row = Prepared(_USER).first(connection, params)
+        assert row == tuple(connection.execute(_USER, params).one())
+        assert row[1] == {"userName": "Ann", "n": [1, "é"]} and row[3] is True
+        assert row[2].replace(tzinfo=UTC) == datetime(2026, 11, 23, 12, 30, 15, 123456, tzinfo=UTC)
+        assert Prepared(_USER).first(connection, {"tenant_id": tenant_id, "user_id": "nobody"}) is None
+
+
+def test_a_session_and_its_connection_share_one_transaction(engine: Engine) -> None:
+    tenant_id = _tenant(engine)
+    session = make_sessionmaker(engine)()
+    Prepared(insert(users_table)).run(session, _user(tenant_id, "u1", "Ann"))
+    assert Prepared(_USER).first(session, {"tenant_id": tenant_id, "user_id": "u1"}) is not None
+    session.rollback()
+    assert Prepared(_USER).first(session, {"tenant_id": tenant_id, "user_id": "u1"}) is None
+    session.close()
+
+
+def test_each_set_of_written_columns_and_fixed_values_is_compiled_right(engine: Engine) -> None:
+    tenant_id = _tenant(engine)
+    rename = Prepared(update(users_table).where(users_table.c.id == bindparam("user_id_")))
+    named = Prepared(select(users_table.c.user_name, literal("fixed")).where(users_table.c.id == bindparam("user_id")))
+    with engine.begin() as connection:
+        rows = [_user(tenant_id, "u1", "Ann"), _user(tenant_id, "u2", "Bo")]
+        Prepared(insert(users_table)).run_many(connection, rows)
+        assert rename.run(connection, {"user_name": "Anna", "user_id_": "u1"}) == 1
+        assert rename.run(connection, {"display_name": "B", "version": 2, "user_id_": "u2"}) == 1
+        assert rename.run(connection, {"user_name": "Nobody", "user_id_": "u3"}) == 0
+        assert named.first(connection, {"user_id": "u1"}) == ("Anna", "fixed")
+        assert connection.execute(select(users_table.c.display_name, users_table.c.version)
+                                  .where(users_table.c.id == "u2")).one() == ("B", 2)
+
+
+def test_driver_errors_are_sqlalchemy_errors(engine: Engine) -> None:
+    """A duplicate key is an IntegrityError, as code written against SQLAlchemy expects; the write is not there."""
+    tenant_id = _tenant(engine)
+    add = Prepared(insert(users_table))
+    with engine.begin() as connection:
+        add.run(connection, _user(tenant_id, "u1", "Ann"))
+    with engine.connect() as connection:
+        with pytest.raises(IntegrityError):
+            add.run(connection, _user(tenant_id, "u2", "ann"))  # user_name_key is unique per tenant
+        connection.rollback()
+        with pytest.raises(IntegrityError):
+            add.run_many(connection, [_user(tenant_id, "u3", "Cy"), _user(tenant_id, "u3", "Di")])
+        connection.rollback()
+        assert connection.execute(select(func.count()).select_from(users_table)).scalar_one() == 1
+
+
+def test_what_it_cannot_run_faithfully_is_refused(engine: Engine) -> None:
+    with engine.connect() as connection:
+        with pytest.raises(ValueError, match="expanding"):
+            Prepared(select(tenants_table.c.id).where(tenants_table.c.id.in_(bindparam("ids", expanding=True)))).all(
+                connection, {"ids": [1]})
+        with pytest.raises(ValueError, match="every column"):  # tokens.created_at has a Python-side default
+            Prepared(insert(tokens_table)).run(connection, {"id": "t", "tenant_id": 1, "prefix": "p",
+                                                            "secret_hash": "h"})
+
+
+def test_a_connection_postgresql_dropped_is_invalidated(postgres_database: str) -> None:
+    engine, admin = make_engine(postgres_database, pool_size=1, max_overflow=0), make_engine(postgres_database)
+    try:
+        with engine.connect() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with admin.begin() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(DBAPIError) as raised:
+                Prepared(select(tenants_table.c.id)).all(connection, {})
+            assert raised.value.connection_invalidated
+        with engine.connect() as connection:  # the pool opened a new one
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        engine.dispose()
+        admin.dispose()
