@@ -55,7 +55,7 @@ def _respond(
     """One resource with its ETag (RFC 7644 §3.14); a 201 also carries Location (RFC 7644 §3.3)."""
     tenant_id = current_principal().tenant_id
     projection = projection or _projection(resource_type)
-    body = store.to_resources(database.get_session(), tenant_id, [stored], projection, base_url())[0]
+    body = store.to_resources(database.reader(), tenant_id, [stored], projection, base_url())[0]
     headers = {"ETag": stored.etag}
     if status == 201:
         headers["Location"] = f"{base_url()}{resource_type.endpoint}/{stored.id}"
@@ -63,7 +63,7 @@ def _respond(
 
 
 def _search(resource_type: ResourceType, store: ModuleType, params: SearchParams) -> Response:
-    session, tenant_id = database.get_session(), current_principal().tenant_id
+    session, tenant_id = database.reader(), current_principal().tenant_id
     expr = filters.parse_filter(params.filter, resource_type) if params.filter else None
     page = store.search(session, tenant_id, resource_type, expr, params)
     projection = Projection.parse(resource_type, params.attributes, params.excluded_attributes)
@@ -181,7 +181,7 @@ def create_resource(endpoint: str) -> Response:
 def get_resource(endpoint: str, resource_id: str) -> Response:
     """Read one resource (RFC 7644 §3.4.1); If-None-Match with the current version is a 304."""
     resource_type, store = resolve(endpoint)
-    stored = store.get(database.get_session(), current_principal().tenant_id, resource_id)
+    stored = store.get(database.reader(), current_principal().tenant_id, resource_id)
     if if_none_match_hit(request.headers.get("If-None-Match"), stored.etag):
         return Response(status=304, headers={"ETag": stored.etag})
     return _respond(resource_type, store, stored)

@@ -24,8 +24,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.query import register_sqlite_functions
-
 # Execution option a writer sets so that SQLite takes the write lock at BEGIN: a deferred transaction that later
 # writes can fail with SQLITE_BUSY instead of waiting for busy_timeout.
 IMMEDIATE = "scim_begin_immediate"
@@ -132,6 +130,8 @@ def _ping_idle_connections(engine: Engine) -> None:
 
 
 def _tune_sqlite(engine: Engine, writer_lock: str | None) -> None:
+    from storage.query import register_sqlite_functions  # storage.query reads dialects through this module
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: _SQLiteConnection, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own handling defers it).
@@ -161,9 +161,9 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def dialect(session: Session) -> str:
-    """The session's database: "sqlite" or "postgresql"."""
-    return session.get_bind().dialect.name
+def dialect(executor: Session | Connection) -> str:
+    """The database a Session or Connection talks to: "sqlite" or "postgresql"."""
+    return executor.dialect.name if isinstance(executor, Connection) else executor.get_bind().dialect.name
 
 
 def begin_read(session: Session) -> None:
@@ -173,6 +173,15 @@ def begin_read(session: Session) -> None:
     connection's isolation level when it takes it back)."""
     if dialect(session) == "postgresql":
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def read_connection(engine: Engine) -> Connection:
+    """A Connection that reads as `begin_read` starts a Session (PostgreSQL: autocommit; SQLite: a deferred
+    transaction begun at its first statement); closing it ends the read."""
+    connection = engine.connect()
+    if engine.dialect.name == "postgresql":
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
 
 
 def begin_write(session: Session) -> None:

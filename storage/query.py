@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import (
     Column,
     ColumnElement,
+    Connection,
     Integer,
     Row,
     Select,
@@ -67,6 +68,7 @@ from scim.errors import InvalidCursor, InvalidFilter, InvalidValue
 from scim.filters import And, Compare, Expr, FilterVisitor, Not, Or, Present, ValuePath
 from scim.schemas import Attribute, AttrRef, ResourceType
 from scim.search import SearchParams
+from storage import db
 from storage.models import Group, GroupMember, User, UserEmail
 
 _DIALECTS = ("sqlite", "postgresql")
@@ -933,7 +935,7 @@ class Page:
 
 
 def search(
-    session: Session,
+    session: Session | Connection,
     resources: ResourceMap,
     tenant_id: int,
     expr: Expr | None = None,
@@ -958,7 +960,7 @@ def search(
     """
     if count < 0 or start_index < 1:
         raise ValueError("count must be >= 0 and start_index >= 1")
-    dialect = session.get_bind().dialect.name
+    dialect = db.dialect(session)
     table = resources.table
     where = condition(resources, tenant_id, expr, dialect)
     order = _Order(table.c.id, _sort_key(resources, tenant_id, sort_by, dialect), descending)
@@ -981,7 +983,7 @@ def search(
 
 
 def _cursor_page(
-    session: Session,
+    session: Session | Connection,
     query: Select[Any],
     order: _Order,
     fingerprint: str,
@@ -1018,7 +1020,7 @@ def _position_of(row: Row[Any]) -> _Position:
 
 
 def search_resources(
-    session: Session,
+    session: Session | Connection,
     resource_type: ResourceType,
     tenant_id: int,
     expr: Expr | None,

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, and_, func, literal, select, type_coerce, update
+from sqlalchemy import ColumnElement, Connection, Table, Text, and_, func, literal, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from scim.errors import Conflict, InvalidValue, NotFound
 from scim.schemas import DEFAULT_REGISTRY, Attribute, Registry, Schema
-from storage import query
+from storage import db, query
 from storage.models import Tenant, TenantSchema, utcnow
 
 
@@ -56,7 +56,7 @@ def remove(session: Session, tenant_id: int, urn: str, *, purge: bool = False) -
     if row is None:
         raise NotFound(f"The tenant has no extension schema {urn!r}.")
     table = query.resource_map(DEFAULT_REGISTRY.by_name(row.resource_type)).table
-    dialect = session.get_bind().dialect.name
+    dialect = db.dialect(session)
     holding = _holding(table, tenant_id, row.urn, dialect)
     purged = 0
     if purge:
@@ -82,7 +82,7 @@ def list_schemas(session: Session, tenant_id: int | None = None) -> list[tuple[T
     return [(row, name) for row, name in session.execute(statement)]
 
 
-def registry(session: Session, tenant_id: int) -> Registry:
+def registry(session: Session | Connection, tenant_id: int) -> Registry:
     """The tenant's registry: the built-in resource types, each with the tenant's extensions in the order added."""
     rows = session.execute(
         select(TenantSchema.resource_type, TenantSchema.definition)
@@ -103,7 +103,7 @@ class RegistryCache:
     def __init__(self) -> None:
         self._registries: dict[int, tuple[int, Registry]] = {}
 
-    def registry(self, session: Session, tenant_id: int, schemas_version: int) -> Registry:
+    def registry(self, session: Session | Connection, tenant_id: int, schemas_version: int) -> Registry:
         """The tenant's registry at `schemas_version` (from the request's authentication) or newer."""
         if schemas_version == 0:
             return DEFAULT_REGISTRY

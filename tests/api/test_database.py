@@ -1,10 +1,11 @@
-"""The request's session (app/database.py): reads first, a writer only from `write_session()`, commits only there."""
+"""The request's database access (app/database.py): reads first (a Connection until a Session is needed), a writer only
+from `write_session()`, commits only there."""
 
 from __future__ import annotations
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from app import database
 from storage import tenants
@@ -58,3 +59,19 @@ def test_the_writer_leaves_the_reads_behind_and_postgresql_reads_in_autocommit(a
         database.commit()
     with app.test_request_context("/"):
         assert database.get_session().scalars(select(Tenant.name)).all() == ["written"]
+
+
+def test_plain_reads_use_a_connection_and_a_writer_reads_its_own_writes(app: Flask, db_url: str) -> None:
+    with app.test_request_context("/scim/v2/Users", method="POST"):
+        reading = database.reader()
+        assert isinstance(reading, Connection)
+        assert reading.execute(select(Tenant.name)).all() == []
+        if db_url.startswith("postgresql"):
+            assert reading.connection.dbapi_connection.autocommit is True
+        writing = database.write_session()
+        assert reading.closed
+        tenants.create(writing, "unseen elsewhere yet")
+        assert database.reader() is writing
+        assert database.reader().scalars(select(Tenant.name)).all() == ["unseen elsewhere yet"]
+    with app.test_request_context("/"):
+        assert database.reader().execute(select(Tenant.name)).all() == []  # never committed
