@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 from flask import Response, current_app, g, request
+from werkzeug.sansio.utils import get_current_url
 
 from scim.errors import InvalidSyntax, UnsupportedMediaType
 
@@ -37,5 +39,14 @@ def base_url() -> str:
     """The SCIM base URL clients use (for meta.location): SCIM_PUBLIC_BASE_URL, else the request's own host."""
     if "scim_base_url" not in g:
         configured = current_app.config.get("PUBLIC_BASE_URL")
-        g.scim_base_url = (configured or request.host_url).rstrip("/") + "/scim/v2"
+        if configured:
+            g.scim_base_url = configured.rstrip("/") + "/scim/v2"
+        else:
+            g.scim_base_url = _host_base_url(request.scheme, request.host)
     return g.scim_base_url
+
+
+@functools.lru_cache(maxsize=64)
+def _host_base_url(scheme: str, host: str) -> str:
+    # werkzeug's request.host_url (IRI decoding and all), once for each of the few hosts a server is reached by.
+    return get_current_url(scheme, host).rstrip("/") + "/scim/v2"
