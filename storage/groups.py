@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, String, any_, delete, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, Connection, String, any_, delete, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -79,8 +79,9 @@ class GroupPage:
     previous_cursor: str | None = None
 
 
-def _stored(row: Row[Any]) -> StoredGroup:
-    return StoredGroup(row.id, row.doc, row.created, row.last_modified, row.version)
+def _stored(row: Sequence[Any]) -> StoredGroup:
+    """A row of the _COLUMNS: id, doc, created, last_modified, version."""
+    return StoredGroup(row[0], row[1], row[2], row[3], row[4])
 
 
 def _columns(doc: Mapping[str, Any]) -> dict[str, Any]:

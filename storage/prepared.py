@@ -13,6 +13,7 @@ defaults computed at execution (an INSERT or UPDATE must be given every value it
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,9 @@ class _Compiled:
                 self.processors[escaped.get(name, name)] = processor
         self.order = [escaped.get(name, name) for name in compiled.positiontup] if dialect.positional else None
         columns = getattr(statement, "selected_columns", ())
+        # Rows are named tuples: by position, or by column name as SQLAlchemy's Row (row.id, row.doc).
+        self.row_type = collections.namedtuple("Row", [column.key or f"_{i}" for i, column in enumerate(columns)],
+                                               rename=True)
         self.results: list[tuple[int, Processor]] = []
         for position, column in enumerate(columns):
             processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
@@ -62,11 +66,11 @@ class _Compiled:
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         if not self.results:
-            return tuple(raw)
+            return self.row_type._make(raw)
         row = list(raw)
         for position, processor in self.results:
             row[position] = processor(row[position])
-        return tuple(row)
+        return self.row_type._make(row)
 
 
 class Prepared:
@@ -76,6 +80,10 @@ class Prepared:
         self.statement = statement
         self._writes_columns = isinstance(statement, UpdateBase)
         self._compiled: dict[tuple[str, tuple[str, ...] | None], _Compiled] = {}
+
+    def bound_values(self, dialect: Dialect) -> Mapping[str, Any]:
+        """The values the statement binds itself (its literals), by the names parameters are given under."""
+        return self._compile(dialect, None).fixed
 
     def first(self, executor: Session | Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row, or None."""
@@ -101,7 +109,7 @@ class Prepared:
         cursor = None
         try:
             cursor = connection.connection.driver_connection.cursor()
-            cursor.executemany(compiled.sql, arguments)
+            _execute(connection, cursor, compiled.sql, arguments, many=True)
         except connection.dialect.loaded_dbapi.Error as error:
             raise _wrapped(connection, compiled, arguments, error, cursor) from error
         finally:
@@ -112,12 +120,13 @@ class Prepared:
         connection = executor.connection() if isinstance(executor, Session) else executor
         if not connection.in_transaction():
             connection.begin()  # as Connection.execute would (autobegin; storage/db.py issues SQLite's BEGIN)
-        dialect = connection.dialect
-        key = (dialect.name, tuple(params) if self._writes_columns else None)
-        compiled = self._compiled.get(key)
+        return connection, self._compile(connection.dialect, tuple(params) if self._writes_columns else None)
+
+    def _compile(self, dialect: Dialect, keys: tuple[str, ...] | None) -> _Compiled:
+        compiled = self._compiled.get((dialect.name, keys))
         if compiled is None:
-            compiled = self._compiled[key] = _Compiled(self.statement, dialect, key[1])
-        return connection, compiled
+            compiled = self._compiled[dialect.name, keys] = _Compiled(self.statement, dialect, keys)
+        return compiled
 
     @staticmethod
     def _run(connection: Connection, compiled: _Compiled, params: Mapping[str, Any],
@@ -126,13 +135,24 @@ class Prepared:
         cursor = None
         try:
             cursor = connection.connection.driver_connection.cursor()
-            cursor.execute(compiled.sql, arguments)
+            _execute(connection, cursor, compiled.sql, arguments, many=False)
             return fetch(cursor)
         except connection.dialect.loaded_dbapi.Error as error:
             raise _wrapped(connection, compiled, arguments, error, cursor) from error
         finally:
             if cursor is not None:
                 cursor.close()
+
+
+def _execute(connection: Connection, cursor: Any, sql: str, arguments: Any, *, many: bool) -> None:
+    """The driver's execute, seen by the engine's cursor-execute listeners as SQLAlchemy's own would be (with no
+    execution context): statement logging and counting keep working; without listeners it costs one test."""
+    dispatch = connection.dispatch
+    if dispatch.before_cursor_execute:
+        dispatch.before_cursor_execute(connection, cursor, sql, arguments, None, many)
+    (cursor.executemany if many else cursor.execute)(sql, arguments)
+    if dispatch.after_cursor_execute:
+        dispatch.after_cursor_execute(connection, cursor, sql, arguments, None, many)
 
 
 def _wrapped(connection: Connection, compiled: _Compiled, arguments: Any, error: Exception, cursor: Any) -> DBAPIError:
