@@ -62,6 +62,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from scim.errors import InvalidCursor, InvalidFilter, InvalidValue
@@ -70,6 +71,7 @@ from scim.schemas import Attribute, AttrRef, ResourceType
 from scim.search import SearchParams
 from storage import db
 from storage.models import Group, GroupMember, User, UserEmail
+from storage.prepared import Prepared
 
 _DIALECTS = ("sqlite", "postgresql")
 _TEXT = frozenset({"string", "reference", "binary"})
@@ -114,7 +116,7 @@ class Child:
     position: str | None = None  # the values' order, for "the first value" (RFC 7644 §3.4.2.3)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per resource type (_MAPS): compared and hashed as itself
 class ResourceMap:
     """Where one resource type's attributes are stored; anything not named here is in the JSON `doc` column.
 
@@ -934,6 +936,38 @@ class Page:
     previous_cursor: str | None = None
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What a search's statements are built from, but for the tenant and the filter."""
+
+    dialect: str
+    resources: ResourceMap
+    count: int
+    start_index: int
+    sort_by: AttrRef | None
+    descending: bool
+    columns: tuple[ColumnElement[Any], ...]  # () for the map's default columns
+    count_total: bool
+
+
+def _select(shape: _Shape, tenant_id: int, expr: Expr | None) -> tuple[Select[Any], _Order, ColumnElement[bool]]:
+    """The tenant's matching rows with their sort key and id, unordered; the order; the WHERE clause."""
+    resources, table = shape.resources, shape.resources.table
+    where = condition(resources, tenant_id, expr, shape.dialect)
+    order = _Order(table.c.id, _sort_key(resources, tenant_id, shape.sort_by, shape.dialect), shape.descending)
+    key_column = order.key.expr if order.key is not None else null()
+    columns = shape.columns or resources.columns()
+    return select(*columns, key_column.label(_KEY), table.c.id.label(_ID)).where(where), order, where
+
+
+def _index_page(query: Select[Any], order: _Order, shape: _Shape) -> Select[Any]:
+    return query.order_by(*order.by(reverse=False)).offset(shape.start_index - 1).limit(shape.count)
+
+
+def _count(resources: ResourceMap, where: ColumnElement[bool]) -> Select[Any]:
+    return select(func.count()).select_from(resources.table).where(where)
+
+
 def search(
     session: Session | Connection,
     resources: ResourceMap,
@@ -961,11 +995,12 @@ def search(
     if count < 0 or start_index < 1:
         raise ValueError("count must be >= 0 and start_index >= 1")
     dialect = db.dialect(session)
-    table = resources.table
-    where = condition(resources, tenant_id, expr, dialect)
-    order = _Order(table.c.id, _sort_key(resources, tenant_id, sort_by, dialect), descending)
-    key_column = order.key.expr if order.key is not None else null()
-    query = select(*(columns or resources.columns()), key_column.label(_KEY), table.c.id.label(_ID)).where(where)
+    shape = _Shape(dialect, resources, count, start_index, sort_by, descending, tuple(columns or ()), count_total)
+    if cursor is None:
+        cached = _cached_page(session, shape, tenant_id, expr)
+        if cached is not None:
+            return cached
+    query, order, where = _select(shape, tenant_id, expr)
 
     def total(rows: list[Row[Any]], complete: bool) -> int | None:
         """The number of matches: the rows themselves when the page holds them all (no second query)."""
@@ -973,13 +1008,127 @@ def search(
             return None
         if complete:
             return len(rows)
-        return session.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+        return session.execute(_count(resources, where)).scalar_one()
 
     if cursor is None:
-        page = query.order_by(*order.by(reverse=False)).offset(start_index - 1).limit(count)
-        rows = list(session.execute(page)) if count else []
+        rows = list(session.execute(_index_page(query, order, shape))) if count else []
         return Page(rows, total(rows, start_index == 1 and len(rows) < count))
     return _cursor_page(session, query, order, _fingerprint(sort_by, descending), cursor, count, total)
+
+
+# -- index pages from cached statements ----------------------------------------------------------
+#
+# Okta and Entra look users and groups up one by one (`userName eq "…"`, `externalId eq "…"`): the same filter shape
+# with another value each time, whose statement took half the request to build and compile. So an index page's
+# statements are built once per shape, with stand-ins for the tenant and each string value, and kept as Prepared
+# statements (storage/prepared.py) that a request binds its own values to. A shape is kept only when every stand-in
+# reaches the SQL as a bound value, as it is or lower-cased; a translation that looks into a value (substring
+# patterns and lengths, a comparison decided in Python) is built per request as before, and so is any shape with
+# an operator other than eq and ne.
+
+_TENANT_STAND_IN = -735_192_401
+_MARK = "\ue000"  # a private-use character: a stand-in is recognisable wherever it ends up
+_CACHED_OPS = frozenset({"eq", "ne"})
+_MAX_TEMPLATES = 1024
+# How a bound value comes from the request: (None, False) the tenant id, (i, lowered) the i-th string value.
+_Binding = tuple[int | None, bool]
+
+
+@dataclass(frozen=True)
+class _Template:
+    page: Prepared
+    page_bindings: dict[str, _Binding]
+    count: Prepared
+    count_bindings: dict[str, _Binding]
+
+
+_TEMPLATES: dict[tuple[_Shape, Expr | None], _Template | None] = {}
+
+
+def _stand_in(index: int) -> str:
+    return f"{_MARK}Value{index}{_MARK}"
+
+
+def _abstract(expr: Expr | None, values: list[str]) -> Expr | None:
+    """`expr` with its string values replaced by stand-ins (collected into `values`); None: not cacheable."""
+    if expr is None or isinstance(expr, Present):
+        return expr
+    if isinstance(expr, Compare):
+        if expr.op not in _CACHED_OPS:
+            return None
+        if not isinstance(expr.value, str):
+            return expr
+        values.append(expr.value)
+        return Compare(expr.ref, expr.op, _stand_in(len(values) - 1))
+    if isinstance(expr, And | Or):
+        left, right = _abstract(expr.left, values), _abstract(expr.right, values)
+        return None if left is None or right is None else type(expr)(left, right)
+    if isinstance(expr, Not):
+        inner = _abstract(expr.expr, values)
+        return None if inner is None else Not(inner)
+    if isinstance(expr, ValuePath):
+        inner = _abstract(expr.filter, values)
+        return None if inner is None else ValuePath(expr.ref, inner)
+    return None
+
+
+def _bindings(bound: Mapping[str, Any], slots: int) -> dict[str, _Binding] | None:
+    """Which bound values stand for the tenant or a string value; None if a stand-in was looked into."""
+    bindings: dict[str, _Binding] = {}
+    for name, value in bound.items():
+        if value == _TENANT_STAND_IN and isinstance(value, int):
+            bindings[name] = (None, False)
+        elif isinstance(value, str) and _MARK in value:
+            found = next(((index, value != _stand_in(index)) for index in range(slots)
+                          if value in (_stand_in(index), _stand_in(index).lower())), None)
+            if found is None:
+                return None
+            bindings[name] = found
+    used = {index for index, _lowered in bindings.values()}
+    return bindings if used == {None, *range(slots)} else None
+
+
+def _template(shape: _Shape, dialect: Dialect, expr: Expr | None, slots: int) -> _Template | None:
+    try:
+        query, order, where = _select(shape, _TENANT_STAND_IN, expr)
+    except (InvalidFilter, InvalidValue):
+        return None  # built again from the request's own values, it raises the error with them
+    page, total = Prepared(_index_page(query, order, shape)), Prepared(_count(shape.resources, where))
+    try:
+        page_bindings, count_bindings = (_bindings(p.bound_values(dialect), slots) for p in (page, total))
+    except ValueError:  # a statement Prepared cannot run
+        return None
+    if page_bindings is None or count_bindings is None:
+        return None
+    return _Template(page, page_bindings, total, count_bindings)
+
+
+def _cached_page(session: Session | Connection, shape: _Shape, tenant_id: int, expr: Expr | None) -> Page | None:
+    """The page from the shape's cached statements; None when the filter's shape is not cacheable."""
+    values: list[str] = []
+    abstract = _abstract(expr, values)
+    if abstract is None and expr is not None:
+        return None
+    key = (shape, abstract)
+    if key not in _TEMPLATES:
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        connection = session if isinstance(session, Connection) else session.connection()
+        _TEMPLATES[key] = _template(shape, connection.dialect, abstract, len(values))
+    template = _TEMPLATES[key]
+    if template is None:
+        return None
+
+    def bind(bindings: dict[str, _Binding]) -> dict[str, Any]:
+        return {name: tenant_id if index is None else values[index].lower() if lowered else values[index]
+                for name, (index, lowered) in bindings.items()}
+
+    rows = template.page.all(session, bind(template.page_bindings)) if shape.count else []
+    if not shape.count_total:
+        return Page(rows, None)
+    if shape.start_index == 1 and len(rows) < shape.count:
+        return Page(rows, len(rows))
+    return Page(rows, template.count.first(session, bind(template.count_bindings))[0])
 
 
 def _cursor_page(

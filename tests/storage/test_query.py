@@ -586,3 +586,42 @@ def test_common_filters_use_their_index(engine: Engine) -> None:
         if expected is not None:
             plan = _plan(engine, resources, resource_type, filter_text)
             assert expected in plan, f"{filter_text}:\n{plan}"
+
+
+# -- statements cached by filter shape -----------------------------------------------------------
+
+
+def test_one_shape_answers_each_value_tenant_and_case_from_its_cached_sql(session: Session, engine: Engine) -> None:
+    """The lookups IdPs repeat: the second and later searches of a shape build no statement, yet each gets its
+    own value, its own tenant and case-insensitive matching."""
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    assert matching(session, 'userName eq "ann"') == {"Ann"}
+    assert matching(session, 'userName eq "BOB"') == {"bob"}
+    assert matching(session, 'userName eq "bob"', tenant_id=2) == {"bob"}
+    assert matching(session, 'userName eq "zed"') == set()
+    assert matching(session, 'userName eq "zed"', tenant_id=2) == {"zed"}
+    assert matching(session, 'externalId eq "ext-1" and emails[type eq "work"]') == {"Ann"}
+    assert matching(session, 'externalId eq "EXT-2" and emails[type eq "WORK"]') == {"bob"}
+    assert matching(session, 'emails.value eq "ANN@example.com"', tenant_id=2) == {"zed"}
+    assert matching(session, 'emails.value eq "ANN@example.com"') == {"Ann"}
+    assert len(set(statements)) == 3  # one SQL text per shape, whatever the values
+
+
+def test_shapes_whose_sql_depends_on_the_value_are_built_for_each_request(session: Session) -> None:
+    """Substring patterns, dateTime values, comparisons decided in Python: right for every value."""
+    assert matching(session, 'userName sw "a"') == {"Ann"}
+    assert matching(session, 'userName sw "b"') == {"bob"}
+    assert matching(session, 'userName co ""') == EVERYONE
+    assert matching(session, 'externalId sw "ext"') == {"Ann", "Ève"}  # caseExact: on SQLite, a length in the SQL
+    assert matching(session, 'externalId sw "EXT-"') == {"bob"}
+    assert matching(session, 'meta.created lt "2024-01-02T00:00:00Z"') == {"Ann"}
+    assert matching(session, 'meta.created lt "2024-01-03T00:00:00Z"') == {"Ann", "bob"}
+    assert matching(session, 'meta.resourceType eq "User"') == EVERYONE
+    assert matching(session, 'meta.resourceType eq "Group"') == set()
+
+
+def test_a_cached_page_counts_what_it_does_not_hold(session: Session) -> None:
+    for tenant_id, total in ((1, 5), (2, 2), (1, 5)):
+        page = search(session, USERS, tenant_id, parse_filter('userName ne "nobody"', USER), count=1, start_index=2)
+        assert (len(page.rows), page.total) == (1, total)
