@@ -8,6 +8,7 @@ translate that tree with a `FilterVisitor`; PATCH uses `parse_value_filter` and 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
@@ -504,7 +505,75 @@ def _article(kind: str) -> str:
 
 def parse_filter(text: str, resource_type: ResourceType) -> Expr:
     """Parse a `filter` parameter (RFC 7644 §3.4.2.2) with its paths resolved against `resource_type`."""
+    shape = _shape(text)
+    if shape is not None:
+        template = _parse_shape(shape[0], resource_type)
+        if template is not None:
+            return _fill(template, shape[1])
     return _Converter(resource_type).convert(_parse_text(text))
+
+
+# -- parsing a filter's shape once ------------------------------------------------------------
+#
+# IdPs send the same filter with another value each time (`userName eq "…"`): a filter whose string values are
+# plain (no escape, no control character) is parsed once per shape, with a stand-in for each value, and the
+# request's values are put in the parsed tree. A shape is kept only when each stand-in came out of parsing as a
+# string value untouched, as it does for string attributes; one that a dateTime or boolean attribute converts or
+# refuses is parsed from the request's own text every time, as is anything else.
+
+_PLAIN_STRING = re.compile(r'"([^"\\]*)"')
+_STAND_IN = "\ue000{}\ue000"  # a private-use character marks a stand-in
+
+
+def _shape(text: object) -> tuple[str, tuple[str, ...]] | None:
+    """(the filter with each string value replaced by a stand-in, the values), or None if it is not plain."""
+    if not isinstance(text, str) or "\\" in text or len(text) > MAX_FILTER_LENGTH:
+        return None
+    values: list[str] = []
+
+    def stand_in(match: re.Match[str]) -> str:
+        values.append(match.group(1))
+        return f'"{_STAND_IN.format(len(values) - 1)}"'
+
+    shaped = _PLAIN_STRING.sub(stand_in, text)
+    for value in values:
+        if any(char < " " for char in value):
+            return None  # not a JSON string: the full parse says why
+        try:
+            _check_string(value)
+        except InvalidFilter:
+            return None
+    return shaped, tuple(values)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_shape(shaped: str, resource_type: ResourceType) -> Expr | None:
+    try:
+        template = _Converter(resource_type).convert(_parse_text(shaped))
+    except InvalidFilter:
+        return None  # the request's own text raises it, with its own values in the message
+    found: list[int] = []
+    _fill(template, None, found)
+    return template if sorted(found) == list(range(shaped.count("\ue000") // 2)) else None
+
+
+def _fill(expr: Expr, values: tuple[str, ...] | None, found: list[int] | None = None) -> Expr:
+    """`expr` with each stand-in replaced by its value (or, with `values` None, the stand-ins listed in `found`)."""
+    if isinstance(expr, Compare):
+        if isinstance(expr.value, str) and expr.value.startswith("\ue000"):
+            index = int(expr.value.strip("\ue000"))
+            if values is None:
+                found.append(index)  # type: ignore[union-attr]
+                return expr
+            return Compare(expr.ref, expr.op, values[index])
+        return expr
+    if isinstance(expr, And | Or):
+        return type(expr)(_fill(expr.left, values, found), _fill(expr.right, values, found))
+    if isinstance(expr, Not):
+        return Not(_fill(expr.expr, values, found))
+    if isinstance(expr, ValuePath):
+        return ValuePath(expr.ref, _fill(expr.filter, values, found))
+    return expr
 
 
 def parse_value_filter(text: str, resource_type: ResourceType, parent: AttrRef) -> Expr:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scim import filters
 from scim.errors import InvalidFilter
 from scim.filters import (
     MAX_FILTER_LENGTH,
@@ -886,3 +887,26 @@ BJENSEN = {
 def test_the_reference_evaluator_follows_the_rfc(text: str, expected: bool) -> None:
     """The reference implements RFC 7644 §3.4.2.2 over a resource in wire form."""
     assert evaluate(parse(text), BJENSEN) is expected
+
+
+def test_a_filter_shape_parsed_once_gives_each_request_its_own_values() -> None:
+    """IdPs repeat one filter with another value: the parse of the shape is reused, the result is the full parse's."""
+    for text in ('userName eq "ann"', 'userName eq "bob"', 'userName eq ""', 'userName eq "a \ue0000\ue000"',
+                 'emails[type eq "work" and value co "@x"] or externalId eq "e"',
+                 'emails[type eq "home" and value co "@y"] or externalId eq "f"',
+                 'meta.lastModified gt "2024-01-01T00:00:00Z"', 'meta.lastModified gt "2025-06-01T12:00:00Z"'):
+        full = filters._Converter(USER).convert(filters._parse_text(text))  # the parse without the shape cache
+        assert filters.parse_filter(text, USER) == full, text
+    assert filters.parse_filter('meta.lastModified gt "2025-06-01T12:00:00Z"', USER).value == datetime(
+        2025, 6, 1, 12, tzinfo=UTC)
+
+
+def test_a_shape_seen_before_still_refuses_a_bad_value_with_its_own_message() -> None:
+    filters.parse_filter('meta.created gt "2024-01-01T00:00:00Z"', USER)
+    with pytest.raises(InvalidFilter, match="not-a-date"):
+        filters.parse_filter('meta.created gt "not-a-date"', USER)
+    filters.parse_filter('active eq true', USER)
+    with pytest.raises(InvalidFilter, match="yes"):
+        filters.parse_filter('active eq "yes"', USER)
+    with pytest.raises(InvalidFilter):
+        filters.parse_filter('userName eq "a\u0001"', USER)
