@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/scim-load-profile.txt")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--postgres", help="profile on a fresh database on this PostgreSQL server instead of SQLite")
+    parser.add_argument("--idle", action="store_true", help="sample waiting (locks, I/O) too, not only CPU")
     parser.add_argument("--group", default="5000", choices=("10", "5000"), help="group_patch.lua: which group")
     args = parser.parse_args()
     database = postgres_database(args.postgres) if args.postgres else sqlite_database()
@@ -65,7 +66,7 @@ def main() -> None:
             driver.start()
             worker = worker_pids(master)[0]
             subprocess.run([str(VENV_BIN / "py-spy"), "record", "--pid", str(worker), "--duration", str(args.seconds),
-                            "--format", "raw", "--output", args.out, "--nonblocking"], check=True)
+                            "--format", "raw", "--output", args.out, "--nonblocking", *(["--idle"] if args.idle else [])], check=True)
             driver.join()
     summarize(Path(args.out), args.top)
 
