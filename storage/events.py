@@ -1,9 +1,9 @@
 """The activity log and change feed: what happened to each tenant's directory, readable in commit order.
 
-Writing. `stage()` queues an event on a session; a `before_commit` listener inserts the queued events as the last
-statement of that session's transaction, so an event commits with the change it describes or not at all: a
-rollback discards it, and so does the rollback of a savepoint it was staged in (a failed Bulk operation). Nothing
-else inserts events.
+Writing. `stage()` queues an event on a Session's or Connection's transaction; a listener on the connection's
+commit inserts the queued events as the last statement of that transaction, so an event commits with the change it
+describes or not at all: a rollback discards it, and so does the rollback of a savepoint it was staged in (a failed
+Bulk operation). Nothing else inserts events.
 
 Commit order. A feed reader asks for `id > cursor`. An autoincrement id is assigned at INSERT, not at COMMIT: on
 PostgreSQL, transaction A can take id 10 and B id 11, B commits first, a reader sees 11 and moves its cursor past
@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import Connection, Engine, Pool, delete, event, func, insert, select
+from sqlalchemy.orm import Session
 
 from scim.errors import InvalidValue
 from scim.schemas import USER, Attribute, ResourceType
@@ -58,7 +57,7 @@ MEMBER_IDS_SHOWN = 20
 # Arbitrary, but fixed: the one advisory lock key event writers serialise on (PostgreSQL).
 EVENTS_LOCK = 0x5C1E_0E7E
 _PENDING = "scim.events.pending"
-_SAVEPOINTS = "scim.events.savepoints"  # savepoint → how many events were staged when it began
+_SAVEPOINTS = "scim.events.savepoints"  # for each open savepoint, how many events were staged when it began
 
 
 @dataclass(frozen=True)
@@ -230,7 +229,7 @@ def members_among(session: Session, tenant_id: int, group_id: str, ids: Collecti
 
 
 def stage(
-    session: Session,
+    executor: Session | Connection,
     origin: Origin,
     kind: str,
     status: int,
@@ -240,16 +239,17 @@ def stage(
     scim_type: str | None = None,
     detail: str | None = None,
 ) -> None:
-    """Queue an event on the session's transaction (begun if need be); it is inserted when that transaction commits."""
-    if not session.in_transaction():
-        session.begin()
+    """Queue an event on the transaction of `executor` (begun if need be); it is inserted when that commits."""
+    connection = executor.connection() if isinstance(executor, Session) else executor
+    if not connection.in_transaction():
+        connection.begin()
     row = {
         "occurred_at": utcnow(), "tenant_id": origin.tenant_id, "token_id": origin.token_id,
         "client_ip": origin.client_ip, "user_agent": origin.user_agent, "method": origin.method,
         "path": origin.path, "resource_type": resource_type, "resource_id": resource_id, "kind": kind,
         "status": status, "scim_type": scim_type, "detail": detail, "diff": dict(diff) if diff is not None else None,
     }
-    session.info.setdefault(_PENDING, []).append(_fit(row))
+    connection.info.setdefault(_PENDING, []).append(_fit(row))
 
 
 # Column lengths of the event's strings, cut to fit.
@@ -268,33 +268,60 @@ def _fit(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-@event.listens_for(Session, "before_commit")
-def _write_pending(session: Session) -> None:
-    """Insert the staged events last in the outermost transaction, under the commit-order lock (module docstring)."""
-    if session.in_nested_transaction() or not session.info.get(_PENDING):
+# The queue lives on the connection (`Connection.info`, kept with the pooled DBAPI connection), and these listeners
+# follow its transaction, so a Session's work (which commits through its connection, after its flush) and a plain
+# Connection's are treated alike.
+
+
+@event.listens_for(Engine, "commit")
+def _write_pending(connection: Connection) -> None:
+    """Insert the staged events last in the transaction, right before its COMMIT, under the commit-order lock."""
+    connection.info.pop(_SAVEPOINTS, None)
+    pending = connection.info.pop(_PENDING, None)
+    if not pending:
         return
-    pending = session.info.pop(_PENDING)
-    if session.new or session.dirty or session.deleted:
-        session.flush()
-    if dialect(session) == "postgresql":
-        _ORDER_LOCK.first(session, {})
-    _INSERT.run_many(session, pending)
+    if dialect(connection) == "postgresql":
+        _ORDER_LOCK.first(connection, {})
+    _INSERT.run_many(connection, pending)
 
 
-@event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.nested:
-        marks = session.info.setdefault(_SAVEPOINTS, weakref.WeakKeyDictionary())
-        marks[transaction] = len(session.info.get(_PENDING, ()))
+@event.listens_for(Engine, "rollback")
+def _discard_pending(connection: Connection) -> None:
+    """A transaction rolled back takes its staged events with it."""
+    connection.info.pop(_PENDING, None)
+    connection.info.pop(_SAVEPOINTS, None)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _discard_pending(session: Session, previous_transaction: SessionTransaction) -> None:
-    """Forget the events staged in what was rolled back: the whole transaction, or one savepoint."""
-    if not previous_transaction.nested:
-        session.info.pop(_PENDING, None)
-    elif _PENDING in session.info:
-        del session.info[_PENDING][session.info[_SAVEPOINTS].get(previous_transaction, 0):]
+@event.listens_for(Pool, "checkin")
+def _forget_pending(_dbapi_connection: Any, record: Any) -> None:
+    # A connection that goes back to the pool without either (its process died mid-request, say) keeps nothing.
+    if record is not None:
+        record.info.pop(_PENDING, None)
+        record.info.pop(_SAVEPOINTS, None)
+
+
+# Savepoints nest, so their marks are a stack (the savepoint event does not carry the savepoint's name yet).
+
+
+@event.listens_for(Engine, "savepoint")
+def _mark_savepoint(connection: Connection, _name: str | None) -> None:
+    connection.info.setdefault(_SAVEPOINTS, []).append(len(connection.info.get(_PENDING, ())))
+
+
+@event.listens_for(Engine, "release_savepoint")
+def _release_savepoint(connection: Connection, _name: str, _context: Any) -> None:
+    marks = connection.info.get(_SAVEPOINTS)
+    if marks:
+        marks.pop()
+
+
+@event.listens_for(Engine, "rollback_savepoint")
+def _discard_savepoint(connection: Connection, _name: str, _context: Any) -> None:
+    """The events staged since the savepoint go with it (a failed Bulk operation)."""
+    marks = connection.info.get(_SAVEPOINTS)
+    mark = marks.pop() if marks else None
+    if mark is not None and _PENDING in connection.info:
+        del connection.info[_PENDING][mark:]
 
 
 def prune(session: Session, older_than: datetime) -> int:
