@@ -46,14 +46,14 @@ def record_change(
     kind: str, resource_type: str, resource_id: str, diff: dict[str, Any] | None = None, status: int = 200
 ) -> None:
     """Stage one event in the request's transaction; it is written when the caller commits."""
-    events.stage(database.get_session(), _origin(), kind, status, resource_type, resource_id, diff)
+    events.stage(database.reader(), _origin(), kind, status, resource_type, resource_id, diff)
 
 
 def created(resource_type: ResourceType, stored: Any, parsed: ParsedResource) -> None:
     """POST (RFC 7644 §3.3): `user.created` / `group.created`, with the members the group really got."""
     members = None
     if parsed.members:
-        added = events.members_among(database.get_session(), _tenant_id(), stored.id, None)
+        added = events.members_among(database.reader(), _tenant_id(), stored.id, None)
         members = events.MemberDelta(added=added, skipped=stored.skipped_members)
     changes = events.changes_on_create(resource_type, stored.doc, parsed.password is not None, members)
     _record(resource_type, stored.id, changes, 201)
@@ -78,7 +78,7 @@ class Update:
         """Stage the events of the write that produced `stored` (a user's is one, a group's one per change)."""
         members = None
         if self.members_before is not None:
-            after = events.members_among(database.get_session(), _tenant_id(), stored.id, self.member_scope)
+            after = events.members_among(database.reader(), _tenant_id(), stored.id, self.member_scope)
             members = events.MemberDelta(after - self.members_before, self.members_before - after,
                                          stored.skipped_members)
         changes = events.changes_on_update(self.resource_type, self.before.doc, stored.doc, self.password_set, members)
@@ -105,7 +105,7 @@ def replacing(resource_type: ResourceType, current: Any, parsed: ParsedResource)
 def _watching_members(
     resource_type: ResourceType, current: Any, password_set: bool, scope: Collection[str] | None
 ) -> Update:
-    before = events.members_among(database.get_session(), _tenant_id(), current.id, scope)
+    before = events.members_among(database.reader(), _tenant_id(), current.id, scope)
     return Update(resource_type, current, password_set, scope, before)
 
 
@@ -128,11 +128,9 @@ def _record_rejected(response: Response) -> None:
     body = body if isinstance(body, dict) else {}
     resource_type, resource_id = _requested_resource()
     try:
-        session = database.get_session()
-        session.rollback()  # the request's own work is void (and on SQLite its write lock is released)
-        session = database.write_session()
-        events.stage(session, _origin(), events.REQUEST_REJECTED, response.status_code, resource_type, resource_id,
-                     scim_type=body.get("scimType"), detail=body.get("detail"))
+        database.reader().rollback()  # the request's own work is void (and on SQLite its write lock is released)
+        events.stage(database.writer(), _origin(), events.REQUEST_REJECTED, response.status_code, resource_type,
+                     resource_id, scim_type=body.get("scimType"), detail=body.get("detail"))
         database.commit()
     except Exception:
         # The teardown rolls the session back; the client still gets its own error.

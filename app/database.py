@@ -6,11 +6,12 @@ statements themselves skip SQLAlchemy's execution path too). Once the request ha
 Session, so a request never reads two snapshots and a writer reads its own writes.
 
 Everything else reads through `get_session()` (storage.db.begin_read: on PostgreSQL in autocommit). A view that writes
-calls `write_session()` once it has parsed and validated its input, right before its first read-for-update: the
-session starts over in a writing transaction there (on SQLite, BEGIN IMMEDIATE behind the writer queue of
-storage/db.py), so authentication and body parsing never hold the database's single write lock, and the response
-is rendered after `commit()` released it. (A password in the body is still hashed inside the write, by
-storage/users.py.)
+calls `writer()` once it has parsed and validated its input, right before its first read-for-update: the request's
+Connection (or its Session, if it has one: `write_session()`) starts over in a writing transaction there (on
+SQLite, BEGIN IMMEDIATE behind the writer queue of storage/db.py), so authentication and body parsing never hold the
+database's single write lock, and the response is rendered after `commit()` released it. A plain Connection writes
+at half a Session's cost per transaction; events staged on either are written at its commit (storage/events.py).
+(A password in the body is still hashed inside the write, by storage/users.py.)
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from flask import Flask, current_app, g
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from storage.db import begin_read, begin_write, make_engine, make_sessionmaker, read_connection
+from storage.db import (
+    begin_read,
+    begin_write,
+    make_engine,
+    make_sessionmaker,
+    read_connection,
+    start_writing,
+    stop_writing,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -41,6 +50,20 @@ def reader() -> Session | Connection:
     connection = g.get("db_reader")
     if connection is None:
         connection = g.db_reader = read_connection(current_app.extensions["scim.engine"])
+    return connection
+
+
+def writer() -> Session | Connection:
+    """The request's writer: its Session, writing, if it has one; else its Connection in a writing transaction,
+    the reads before it left behind. Idempotent until `commit()`."""
+    if g.get("db_session") is not None:
+        return write_session()
+    connection = reader()
+    assert isinstance(connection, Connection)
+    transaction = connection.get_transaction()
+    if transaction is None or g.get("db_writing") is not transaction:
+        start_writing(connection)
+        g.db_writing = connection.get_transaction()
     return connection
 
 
@@ -68,10 +91,16 @@ def write_session() -> Session:
 
 def commit() -> None:
     """Commit the request's writes. Called by views before they build the response: nothing acknowledged is lost."""
-    session = g.get("db_session")
-    if session is None or g.get("db_writing") is not session.get_transaction():
-        raise RuntimeError("commit() without write_session(): the transaction did not start as a writer")
-    session.commit()
+    session, writing = g.get("db_session"), g.get("db_writing")
+    holder = session if session is not None else g.get("db_reader")
+    if writing is None or holder is None or writing is not holder.get_transaction():
+        raise RuntimeError("commit() without writer(): the transaction did not start as a writer")
+    if session is not None:
+        session.commit()
+    else:
+        connection = g.db_reader
+        connection.commit()
+        stop_writing(connection)
     g.pop("db_writing")
 
 

@@ -129,7 +129,7 @@ def search_resources(endpoint: str) -> Response:
 def create(resource_type: ResourceType, store: ModuleType, body: Any) -> Any:
     """Create a resource from a POST body (RFC 7644 §3.3); returns the stored resource."""
     parsed = payloads.parse_resource(body, resource_type)
-    stored = store.create(database.write_session(), current_principal().tenant_id, documents.new_id(), parsed)
+    stored = store.create(database.writer(), current_principal().tenant_id, documents.new_id(), parsed)
     activity.created(resource_type, stored, parsed)
     return stored
 
@@ -138,7 +138,7 @@ def replace(resource_type: ResourceType, store: ModuleType, resource_id: str, bo
     """Replace a resource with a PUT body (RFC 7644 §3.5.1): the id comes from the URL, read-only attributes in
     the body are ignored, a stale `if_match` is a 412 (§3.14)."""
     parsed = payloads.parse_resource(body, resource_type)
-    session, tenant_id = database.write_session(), current_principal().tenant_id
+    session, tenant_id = database.writer(), current_principal().tenant_id
     current = store.get(session, tenant_id, resource_id, for_update=True)
     store.check_version(current, if_match)
     update = activity.replacing(resource_type, current, parsed)
@@ -150,7 +150,7 @@ def replace(resource_type: ResourceType, store: ModuleType, resource_id: str, bo
 def modify(resource_type: ResourceType, store: ModuleType, resource_id: str, body: Any, if_match: str | None) -> Any:
     """Apply a PatchOp body (RFC 7644 §3.5.2): all operations or none; a stale `if_match` is a 412 (§3.14)."""
     operations = patch.compile_patch(body, resource_type, resource_id)
-    session, tenant_id = database.write_session(), current_principal().tenant_id
+    session, tenant_id = database.writer(), current_principal().tenant_id
     current = store.get(session, tenant_id, resource_id, for_update=True)
     store.check_version(current, if_match)
     update = activity.patching(resource_type, current, operations)
@@ -161,7 +161,7 @@ def modify(resource_type: ResourceType, store: ModuleType, resource_id: str, bod
 
 def remove(store: ModuleType, resource_id: str, if_match: str | None) -> None:
     """Delete a resource (RFC 7644 §3.6); with `if_match`, only at that version (§3.14)."""
-    session, tenant_id = database.write_session(), current_principal().tenant_id
+    session, tenant_id = database.writer(), current_principal().tenant_id
     if if_match:
         store.check_version(store.get(session, tenant_id, resource_id, for_update=True), if_match)
     store.remove(session, tenant_id, resource_id)

@@ -189,6 +189,26 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={IMMEDIATE: True})
 
 
+def start_writing(connection: Connection) -> None:
+    """Turn the request's reading Connection into its writer: the read ends, a writing transaction begins (SQLite:
+    BEGIN IMMEDIATE behind the writer queue; PostgreSQL: out of autocommit). Same connection, no trip to the pool."""
+    if connection.in_transaction():
+        connection.rollback()
+    if connection.dialect.name == "postgresql":
+        connection.execution_options(isolation_level=connection.default_isolation_level)
+    else:
+        connection.execution_options(**{IMMEDIATE: True})
+    connection.begin()
+
+
+def stop_writing(connection: Connection) -> None:
+    """After its commit, the writer reads again as `read_connection` made it (no write lock for a read)."""
+    if connection.dialect.name == "postgresql":
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        connection.execution_options(**{IMMEDIATE: False})
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A short writing transaction on a connection of its own, committed on exit."""

@@ -210,7 +210,9 @@ def _redact_subs(attribute: Attribute, value: Any) -> Any:
             if isinstance(element, Mapping) else element for element in value]
 
 
-def members_among(session: Session, tenant_id: int, group_id: str, ids: Collection[str] | None) -> set[str]:
+def members_among(
+    session: Session | Connection, tenant_id: int, group_id: str, ids: Collection[str] | None
+) -> set[str]:
     """Which of `ids` (None: any user) are members of the group now; read before and after a write for its delta.
 
     With ids it costs O(k) index lookups, so a PATCH adding k members stays O(k) whatever the group's size.

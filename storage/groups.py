@@ -116,7 +116,7 @@ def _among(session: Session | Connection, column: ColumnElement[str], ids: Seque
     return column.in_(ids)
 
 
-def _tenant_users(session: Session, tenant_id: int, ids: Sequence[str]) -> set[str]:
+def _tenant_users(session: Session | Connection, tenant_id: int, ids: Sequence[str]) -> set[str]:
     """Which of `ids` are users of the tenant; one query. On PostgreSQL the rows are locked FOR KEY SHARE, so a
     user deleted concurrently is either still there at commit or not found here (never a foreign-key error)."""
     query = (
@@ -127,7 +127,7 @@ def _tenant_users(session: Session, tenant_id: int, ids: Sequence[str]) -> set[s
     return set(session.scalars(query))
 
 
-def _add(session: Session, tenant_id: int, group_id: str, ids: Sequence[str]) -> tuple[int, list[str]]:
+def _add(session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]) -> tuple[int, list[str]]:
     """Add members (RFC 7644 §3.5.2.1: add appends); returns (rows inserted, ids that are not users of the tenant)."""
     inserted, skipped = 0, []
     insert_ignoring = _INSERTS[dialect(session)]
@@ -143,7 +143,7 @@ def _add(session: Session, tenant_id: int, group_id: str, ids: Sequence[str]) ->
     return inserted, skipped
 
 
-def _remove(session: Session, tenant_id: int, group_id: str, ids: Sequence[str]) -> int:
+def _remove(session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]) -> int:
     """Remove the listed members (RFC 7644 §3.5.2.2); ids that are not members are ignored. Returns rows deleted."""
     removed = 0
     for chunk in _chunks(ids):
@@ -154,12 +154,14 @@ def _remove(session: Session, tenant_id: int, group_id: str, ids: Sequence[str])
     return removed
 
 
-def _member_ids(session: Session, tenant_id: int, group_id: str) -> set[str]:
+def _member_ids(session: Session | Connection, tenant_id: int, group_id: str) -> set[str]:
     query = select(GroupMember.member_id).where(GroupMember.tenant_id == tenant_id, GroupMember.group_id == group_id)
     return set(session.scalars(query))
 
 
-def _set_members(session: Session, tenant_id: int, group_id: str, ids: Sequence[str]) -> tuple[bool, list[str]]:
+def _set_members(
+    session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]
+) -> tuple[bool, list[str]]:
     """Make the membership exactly `ids` by deltas against the table; returns (changed, skipped ids)."""
     current = _member_ids(session, tenant_id, group_id)
     wanted = set(ids)
@@ -184,7 +186,7 @@ def _net_steps(steps: Iterable[MemberStep]) -> tuple[bool, list[str], list[str]]
 
 
 def _apply_steps(
-    session: Session, tenant_id: int, group_id: str, steps: Sequence[MemberStep]
+    session: Session | Connection, tenant_id: int, group_id: str, steps: Sequence[MemberStep]
 ) -> tuple[bool, list[str]]:
     """PATCH membership steps as deltas; a "clear" (remove all, or replace) becomes a delta against the table too."""
     cleared, adds, removes = _net_steps(steps)
@@ -214,7 +216,7 @@ def _report(tenant_id: int, group_id: str, skipped: Iterable[str]) -> tuple[str,
 # -- the interface shared with storage.users --------------------------------------------------------
 
 
-def create(session: Session, tenant_id: int, group_id: str, parsed: ParsedResource) -> StoredGroup:
+def create(session: Session | Connection, tenant_id: int, group_id: str, parsed: ParsedResource) -> StoredGroup:
     """Insert a group (RFC 7644 §3.3) with its members; a taken displayName (any case) is a 409 from the unique
     index, even under races."""
     now = utcnow()
@@ -245,7 +247,7 @@ def check_version(current: StoredGroup, if_match: str | None) -> None:
         raise PreconditionFailed(f"Group {current.id} is at version {current.etag}, not {if_match}.")
 
 
-def replace(session: Session, tenant_id: int, current: StoredGroup, parsed: ParsedResource) -> StoredGroup:
+def replace(session: Session | Connection, tenant_id: int, current: StoredGroup, parsed: ParsedResource) -> StoredGroup:
     """PUT (RFC 7644 §3.5.1): the document is replaced; given `members` become the membership by deltas against
     the table, and a body without `members` keeps them (see the module docstring)."""
     changed, skipped = False, []
@@ -256,7 +258,7 @@ def replace(session: Session, tenant_id: int, current: StoredGroup, parsed: Pars
     return _save(session, tenant_id, current, parsed.document, changed, _report(tenant_id, current.id, skipped))
 
 
-def patch(session: Session, tenant_id: int, current: StoredGroup, operations: Patch) -> StoredGroup:
+def patch(session: Session | Connection, tenant_id: int, current: StoredGroup, operations: Patch) -> StoredGroup:
     """PATCH (RFC 7644 §3.5.2): document operations on the locked document, membership steps as deltas."""
     doc = apply(operations, current.doc)
     changed, skipped = _apply_steps(session, tenant_id, current.id, operations.member_steps)
@@ -264,7 +266,7 @@ def patch(session: Session, tenant_id: int, current: StoredGroup, operations: Pa
 
 
 def _save(
-    session: Session, tenant_id: int, current: StoredGroup, doc: Mapping[str, Any], members_changed: bool,
+    session: Session | Connection, tenant_id: int, current: StoredGroup, doc: Mapping[str, Any], members_changed: bool,
     skipped: tuple[str, ...],
 ) -> StoredGroup:
     """Write the document if it changed and bump version and lastModified if anything changed."""
@@ -285,7 +287,7 @@ def _save(
     return StoredGroup(current.id, dict(doc), current.created, now, version, skipped)
 
 
-def remove(session: Session, tenant_id: int, group_id: str) -> None:
+def remove(session: Session | Connection, tenant_id: int, group_id: str) -> None:
     """Delete a group; its membership rows go with it (ON DELETE CASCADE), the users stay."""
     result = session.execute(delete(Group).where(Group.tenant_id == tenant_id, Group.id == group_id))
     if result.rowcount == 0:

@@ -148,7 +148,9 @@ def _email_rows(tenant_id: int, user_id: str, doc: Mapping[str, Any]) -> list[di
     return rows
 
 
-def _write_emails(session: Session, tenant_id: int, user_id: str, doc: Mapping[str, Any], *, replace: bool) -> None:
+def _write_emails(
+    session: Session | Connection, tenant_id: int, user_id: str, doc: Mapping[str, Any], *, replace: bool
+) -> None:
     if replace:
         _DELETE_EMAILS.run(session, {"user_id": user_id})
     _INSERT_EMAILS.run_many(session, _email_rows(tenant_id, user_id, doc))
@@ -158,7 +160,7 @@ def _taken(error: IntegrityError, user_name: str) -> Uniqueness:
     return Uniqueness(f"A user with userName {user_name!r} already exists (userName is case-insensitive).")
 
 
-def create(session: Session, tenant_id: int, user_id: str, parsed: ParsedResource) -> StoredUser:
+def create(session: Session | Connection, tenant_id: int, user_id: str, parsed: ParsedResource) -> StoredUser:
     """Insert a user; a taken userName (any case) is a 409 from the database's unique index, even under races."""
     now = utcnow()
     values = {**_columns(parsed.document), "id": user_id, "tenant_id": tenant_id, "created": now,
@@ -189,7 +191,7 @@ def search(
     return UserPage([_stored(row) for row in page.rows], page.total or 0, page.next_cursor, page.previous_cursor)
 
 
-def replace(session: Session, tenant_id: int, current: StoredUser, parsed: ParsedResource) -> StoredUser:
+def replace(session: Session | Connection, tenant_id: int, current: StoredUser, parsed: ParsedResource) -> StoredUser:
     """PUT (RFC 7644 §3.5.1). A body without `active` keeps the current value: Okta's PUT may omit it."""
     doc = dict(parsed.document)
     if not parsed.active_given and "active" in current.doc:
@@ -197,13 +199,13 @@ def replace(session: Session, tenant_id: int, current: StoredUser, parsed: Parse
     return _save(session, tenant_id, current, doc, parsed.password)
 
 
-def patch(session: Session, tenant_id: int, current: StoredUser, operations: Patch) -> StoredUser:
+def patch(session: Session | Connection, tenant_id: int, current: StoredUser, operations: Patch) -> StoredUser:
     """PATCH (RFC 7644 §3.5.2) applied to the locked current document."""
     return _save(session, tenant_id, current, apply(operations, current.doc), operations.password)
 
 
 def _save(
-    session: Session, tenant_id: int, current: StoredUser, doc: dict[str, Any], password: str | None
+    session: Session | Connection, tenant_id: int, current: StoredUser, doc: dict[str, Any], password: str | None
 ) -> StoredUser:
     """Write a new document for `current`, bumping version and lastModified; an unchanged one is not rewritten."""
     if doc == current.doc and password is None:
@@ -243,7 +245,7 @@ def check_version(current: StoredUser, if_match: str | None) -> None:
         raise PreconditionFailed(f"User {current.id} is at version {current.etag}, not {if_match}.")
 
 
-def remove(session: Session, tenant_id: int, user_id: str) -> None:
+def remove(session: Session | Connection, tenant_id: int, user_id: str) -> None:
     """Delete a user; its emails and group memberships go with it (ON DELETE CASCADE)."""
     if not documents.is_id(user_id):
         raise NotFound(f"User {user_id} not found.")

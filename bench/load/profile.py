@@ -65,8 +65,9 @@ def main() -> None:
             driver = threading.Thread(target=run_wrk, args=(base, workload, env, args.seconds + 4))
             driver.start()
             worker = worker_pids(master)[0]
+            idle = ["--idle"] if args.idle else []
             subprocess.run([str(VENV_BIN / "py-spy"), "record", "--pid", str(worker), "--duration", str(args.seconds),
-                            "--format", "raw", "--output", args.out, "--nonblocking", *(["--idle"] if args.idle else [])], check=True)
+                            "--format", "raw", "--output", args.out, "--nonblocking", *idle], check=True)
             driver.join()
     summarize(Path(args.out), args.top)
 

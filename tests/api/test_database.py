@@ -15,7 +15,7 @@ from storage.models import Tenant
 def test_commit_needs_a_writer(app: Flask) -> None:
     with app.test_request_context("/scim/v2/Users", method="POST"):
         database.get_session().execute(select(Tenant.id)).all()
-        with pytest.raises(RuntimeError, match="write_session"):
+        with pytest.raises(RuntimeError, match="writer"):
             database.commit()
 
 

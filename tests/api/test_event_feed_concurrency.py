@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import Connection, Engine
 from sqlalchemy import event as sa_event
 
 from storage import admin_keys, events, tenants
@@ -56,13 +57,20 @@ def test_a_writer_waits_for_the_open_event_writer_so_ids_follow_commit_order(app
     inserted, release, second_done = threading.Event(), threading.Event(), threading.Event()
     failures: list[BaseException] = []
 
+    held: list[Connection] = []
+
+    def hold(connection: Connection) -> None:
+        # Registered after storage.events' commit listener: runs once the event is inserted, just before COMMIT.
+        if connection in held:
+            inserted.set()
+            release.wait(30)
+
     def write(name: str, hold: bool) -> None:
         session = maker()
         try:
-            if hold:
-                # runs after storage.events' class-level listener has inserted the event, just before COMMIT
-                sa_event.listen(session, "before_commit", lambda _session: (inserted.set(), release.wait(30)))
             begin_write(session)
+            if hold:
+                held.append(session.connection())
             events.stage(session, Origin("POST", "/scim/v2/Users", tenant_id), events.USER_CREATED, 201, "User",
                          name)
             session.commit()
@@ -73,6 +81,7 @@ def test_a_writer_waits_for_the_open_event_writer_so_ids_follow_commit_order(app
             if not hold:
                 second_done.set()
 
+    sa_event.listen(Engine, "commit", hold)
     first = threading.Thread(target=write, args=("first", True))
     second = threading.Thread(target=write, args=("second", False))
     first.start()
@@ -86,6 +95,7 @@ def test_a_writer_waits_for_the_open_event_writer_so_ids_follow_commit_order(app
         release.set()
         first.join(60)
         second.join(60)
+        sa_event.remove(Engine, "commit", hold)
     assert not failures
     with maker() as reader:
         assert [row[0].resource_id for row in events.read(reader, limit=10)] == ["first", "second"]

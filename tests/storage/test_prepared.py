@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -112,6 +113,12 @@ def test_a_connection_postgresql_dropped_is_invalidated(postgres_database: str) 
             pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
             with admin.begin() as other:
                 other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            deadline = time.monotonic() + 10  # the backend exits on its own time after the signal
+            while time.monotonic() < deadline:
+                with admin.connect() as other:
+                    if not other.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).all():
+                        break
+                time.sleep(0.05)
             with pytest.raises(DBAPIError) as raised:
                 Prepared(select(tenants_table.c.id)).all(connection, {})
             assert raised.value.connection_invalidated
