@@ -117,3 +117,26 @@ def test_an_idle_postgresql_connection_that_died_is_replaced_at_checkout(
         assert alive != dead
     finally:
         engine.dispose()
+
+
+def test_checkpoints_run_every_so_many_commits_not_inside_a_commit(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's automatic checkpoint is off on the server's connections; each runs one itself every
+    CHECKPOINT_EVERY commits, once its writer lock is released."""
+    monkeypatch.setattr(db, "CHECKPOINT_EVERY", 5)
+    database = tmp_path / "queue.db"
+    engine.dispose()
+    fresh = make_engine(f"sqlite:///{database}")  # a new DBAPI connection: its count starts at 0
+    with fresh.connect() as connection:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 0
+        connection.commit()  # a transaction of its own before the writes (counted, as every commit is)
+        empty = database.stat().st_size
+        for _ in range(3):
+            connection.execute(text("INSERT INTO log VALUES (:blob)"), {"blob": "x" * 100_000})
+            connection.commit()
+        assert database.stat().st_size == empty  # 300 KB written, all of it still in the WAL
+        connection.execute(text("INSERT INTO log VALUES (:blob)"), {"blob": "x" * 100_000})
+        connection.commit()
+        assert database.stat().st_size > empty + 350_000  # the fifth commit checkpointed into the database file
+    fresh.dispose()
