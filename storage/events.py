@@ -290,6 +290,8 @@ def _write_pending(connection: Connection) -> None:
 @event.listens_for(Engine, "rollback")
 def _discard_pending(connection: Connection) -> None:
     """A transaction rolled back takes its staged events with it."""
+    if connection.invalidated:  # the database dropped it: its record's info goes with it (and checkin clears it)
+        return
     connection.info.pop(_PENDING, None)
     connection.info.pop(_SAVEPOINTS, None)
 

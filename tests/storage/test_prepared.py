@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, bindparam, func, insert, literal, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from storage import events  # noqa: F401 (its connection listeners must cope with a dropped connection)
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Tenant, tenants_table, tokens_table, users_table
 from storage.prepared import Prepared
