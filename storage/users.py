@@ -82,6 +82,7 @@ _INSERT = Prepared(insert(users_table))
 _UPDATE = Prepared(
     update(users_table).where(_users.tenant_id == bindparam("tenant_id_"), _users.id == bindparam("user_id_"))
 )
+_UPDATE_IF_CURRENT = Prepared(_UPDATE.statement.where(_users.version == bindparam("version_")))
 _DELETE_EMAILS = Prepared(delete(user_emails_table).where(_emails.user_id == bindparam("user_id")))
 _INSERT_EMAILS = Prepared(insert(user_emails_table))
 
@@ -204,9 +205,23 @@ def patch(session: Session | Connection, tenant_id: int, current: StoredUser, op
     return _save(session, tenant_id, current, apply(operations, current.doc), operations.password)
 
 
-def _save(
+def save_if_current(
     session: Session | Connection, tenant_id: int, current: StoredUser, doc: dict[str, Any], password: str | None
-) -> StoredUser:
+) -> StoredUser | None:
+    """Write `doc` for `current`, read without a lock, if the user is still at `current.version`; None if it has
+    moved on or is gone (the caller starts over under the lock). An unchanged document is not rewritten."""
+    return _save(session, tenant_id, current, doc, password, if_current=True)
+
+
+def _save(
+    session: Session | Connection,
+    tenant_id: int,
+    current: StoredUser,
+    doc: dict[str, Any],
+    password: str | None,
+    *,
+    if_current: bool = False,
+) -> StoredUser | None:
     """Write a new document for `current`, bumping version and lastModified; an unchanged one is not rewritten."""
     if doc == current.doc and password is None:
         return current
@@ -218,8 +233,13 @@ def _save(
     values.update(last_modified=now, version=current.version + 1)
     if password is not None:
         values["password_hash"] = hash_password(password)
+    where = {"tenant_id_": tenant_id, "user_id_": current.id}
     try:
-        _UPDATE.run(session, {**values, "tenant_id_": tenant_id, "user_id_": current.id})
+        if if_current:
+            if _UPDATE_IF_CURRENT.run(session, {**values, **where, "version_": current.version}) == 0:
+                return None
+        else:
+            _UPDATE.run(session, {**values, **where})
     except IntegrityError as error:
         raise _taken(error, doc["userName"]) from error
     if doc.get("emails") != current.doc.get("emails"):

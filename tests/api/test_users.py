@@ -354,3 +354,38 @@ def test_the_root_search_spans_users_and_groups(client: FlaskClient, auth: dict)
     assert second["totalResults"] == 2 and second["Resources"][0]["meta"]["resourceType"] == "Group"
     users = client.post("/scim/v2/.search", headers=auth, json={**search, "filter": 'userName sw "test"'}).get_json()
     assert users["totalResults"] == 1 and users["Resources"][0]["meta"]["resourceType"] == "User"
+
+
+def test_a_patch_read_before_a_concurrent_write_is_done_again_on_the_new_version(
+    app: Flask, client: FlaskClient, auth: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user PATCH reads and patches outside the write lock; a write committed in between (here by a real second
+    writer, between the read and the UPDATE) is not lost: the PATCH is done again on the new version, once."""
+    from app import resources
+    from scim.patch import compile_patch
+    from scim.schemas import USER
+    from storage import events, users
+
+    user = create(client, auth)
+    with app.extensions["scim.engine"].connect() as connection:
+        tenant_id = connection.execute(select(User.tenant_id)).scalar_one()
+    original, interleaved = resources.activity.patching, []
+
+    def patching_with_a_write_in_between(*args, **kwargs):
+        if not interleaved:
+            interleaved.append(True)
+            with make_sessionmaker(app.extensions["scim.engine"]).begin() as other:
+                operations = compile_patch({"schemas": [PATCH_URN], "Operations": [
+                    {"op": "replace", "path": "displayName", "value": "Renamed meanwhile"}]}, USER)
+                users.patch(other, tenant_id, users.get(other, tenant_id, user["id"], for_update=True), operations)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(resources.activity, "patching", patching_with_a_write_in_between)
+    response = patch(client, auth, user["id"], {"op": "replace", "value": {"active": False}})
+    assert response.status_code == 200, response.get_json()
+    body = client.get(f"/scim/v2/Users/{user['id']}", headers=auth).get_json()
+    assert (body["displayName"], body["active"], body["meta"]["version"]) == ("Renamed meanwhile", False, 'W/"3"')
+    assert response.get_json()["meta"]["version"] == 'W/"3"'
+    with make_sessionmaker(app.extensions["scim.engine"])() as session:
+        kinds = [event.kind for event, _tenant in events.read(session, limit=10)]
+    assert kinds == ["user.created", "user.deactivated"]  # the write in between staged no event of its own
