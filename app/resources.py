@@ -6,6 +6,7 @@ Each view reads route → auth (blueprint) → parse/validate (scim/) → storag
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -138,6 +139,13 @@ def replace(resource_type: ResourceType, store: ModuleType, resource_id: str, bo
     """Replace a resource with a PUT body (RFC 7644 §3.5.1): the id comes from the URL, read-only attributes in
     the body are ignored, a stale `if_match` is a 412 (§3.14)."""
     parsed = payloads.parse_resource(body, resource_type)
+    if store is users:
+        stored = _write_user_from_snapshot(
+            resource_id, if_match, lambda current: (users.replaced(current, parsed), parsed.password),
+            lambda current: activity.replacing(resource_type, current, parsed),
+        )
+        if stored is not None:
+            return stored
     session, tenant_id = database.writer(), current_principal().tenant_id
     current = store.get(session, tenant_id, resource_id, for_update=True)
     store.check_version(current, if_match)
@@ -151,7 +159,10 @@ def modify(resource_type: ResourceType, store: ModuleType, resource_id: str, bod
     """Apply a PatchOp body (RFC 7644 §3.5.2): all operations or none; a stale `if_match` is a 412 (§3.14)."""
     operations = patch.compile_patch(body, resource_type, resource_id)
     if store is users:
-        stored = _modify_user_from_snapshot(resource_type, resource_id, operations, if_match)
+        stored = _write_user_from_snapshot(
+            resource_id, if_match, lambda current: (patch.apply(operations, current.doc), operations.password),
+            lambda current: activity.patching(resource_type, current, operations),
+        )
         if stored is not None:
             return stored
     session, tenant_id = database.writer(), current_principal().tenant_id
@@ -163,23 +174,27 @@ def modify(resource_type: ResourceType, store: ModuleType, resource_id: str, bod
     return stored
 
 
-def _modify_user_from_snapshot(
-    resource_type: ResourceType, resource_id: str, operations: patch.Patch, if_match: str | None
+def _write_user_from_snapshot(
+    resource_id: str,
+    if_match: str | None,
+    change: Callable[[users.StoredUser], tuple[dict[str, Any], str | None]],
+    watch: Callable[[users.StoredUser], activity.Update],
 ) -> users.StoredUser | None:
-    """PATCH a user as the request's reads see it, before taking the write lock, which is then held for the UPDATE
-    (applied only if the user is still at the version read), its event and COMMIT, not for the read and the patch:
-    that wait was what a second writer spent its time in. None when the snapshot cannot decide (the user moved on,
-    the If-Match or an operation failed against it): the caller does it all again under the lock."""
+    """PUT or PATCH a user as the request's reads see it, before taking the write lock, which is then held for the
+    UPDATE (applied only if the user is still at the version read), its event and COMMIT, not for the read and the
+    change: that wait was what a second writer spent its time in. `change` gives the new document and password,
+    `watch` what the event is diffed against. None when the snapshot cannot decide (the user moved on, the If-Match
+    or an operation failed against it): the caller does it all again under the lock."""
     tenant_id = current_principal().tenant_id
     current = users.get(database.reader(), tenant_id, resource_id)  # NotFound: no user by that id, locked or not
     if not if_match_ok(if_match, current.etag):
         return None
     try:
-        doc = patch.apply(operations, current.doc)
+        doc, password = change(current)
     except ScimError:
         return None
-    update = activity.patching(resource_type, current, operations)
-    stored = users.save_if_current(database.writer(), tenant_id, current, doc, operations.password)
+    update = watch(current)
+    stored = users.save_if_current(database.writer(), tenant_id, current, doc, password)
     if stored is not None:
         update.record(stored)
     return stored

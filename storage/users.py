@@ -193,11 +193,17 @@ def search(
 
 
 def replace(session: Session | Connection, tenant_id: int, current: StoredUser, parsed: ParsedResource) -> StoredUser:
-    """PUT (RFC 7644 §3.5.1). A body without `active` keeps the current value: Okta's PUT may omit it."""
+    """PUT (RFC 7644 §3.5.1) over the locked current user."""
+    return _save(session, tenant_id, current, replaced(current, parsed), parsed.password)
+
+
+def replaced(current: StoredUser, parsed: ParsedResource) -> dict[str, Any]:
+    """The document a PUT makes of `current`. A body without `active` keeps the current value: Okta's PUT may omit
+    it."""
     doc = dict(parsed.document)
     if not parsed.active_given and "active" in current.doc:
         doc["active"] = current.doc["active"]
-    return _save(session, tenant_id, current, doc, parsed.password)
+    return doc
 
 
 def patch(session: Session | Connection, tenant_id: int, current: StoredUser, operations: Patch) -> StoredUser:

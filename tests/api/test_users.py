@@ -389,3 +389,35 @@ def test_a_patch_read_before_a_concurrent_write_is_done_again_on_the_new_version
     with make_sessionmaker(app.extensions["scim.engine"])() as session:
         kinds = [event.kind for event, _tenant in events.read(session, limit=10)]
     assert kinds == ["user.created", "user.deactivated"]  # the write in between staged no event of its own
+
+
+def test_a_put_read_before_a_concurrent_write_keeps_what_that_write_did_to_active(
+    app: Flask, client: FlaskClient, auth: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Okta's PUT without `active` keeps the user's current value: the value committed between the PUT's read and
+    its UPDATE, not the one it read."""
+    from app import resources
+    from scim.patch import compile_patch
+    from scim.schemas import USER
+    from storage import users
+
+    user = create(client, auth)
+    with app.extensions["scim.engine"].connect() as connection:
+        tenant_id = connection.execute(select(User.tenant_id)).scalar_one()
+    original, interleaved = resources.activity.replacing, []
+
+    def replacing_with_a_deactivation_in_between(*args, **kwargs):
+        if not interleaved:
+            interleaved.append(True)
+            with make_sessionmaker(app.extensions["scim.engine"]).begin() as other:
+                operations = compile_patch({"schemas": [PATCH_URN], "Operations": [
+                    {"op": "replace", "value": {"active": False}}]}, USER)
+                users.patch(other, tenant_id, users.get(other, tenant_id, user["id"], for_update=True), operations)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(resources.activity, "replacing", replacing_with_a_deactivation_in_between)
+    body = {key: value for key, value in OKTA_CREATE.items() if key not in ("active", "password")}
+    response = client.put(f"/scim/v2/Users/{user['id']}", headers=auth, json={**body, "displayName": "Put"})
+    assert response.status_code == 200, response.get_json()
+    stored = client.get(f"/scim/v2/Users/{user['id']}", headers=auth).get_json()
+    assert (stored["displayName"], stored["active"], stored["meta"]["version"]) == ("Put", False, 'W/"3"')
