@@ -1,4 +1,5 @@
-"""One SQLAlchemy session per request: committed once before the response is built, rolled back otherwise.
+"""The request's database access: one Connection (and a Session only when the request needs the ORM), committed
+once before the response is built, rolled back otherwise.
 
 Authentication and the plain reads of the SCIM API (GET by id, searches) go through `reader()`: a Connection, not a
 Session, because a Session's transaction bookkeeping cost a quarter of a GET (storage/prepared.py says why the
@@ -26,8 +27,8 @@ from storage.db import (
     make_engine,
     make_sessionmaker,
     read_connection,
+    start_reading,
     start_writing,
-    stop_writing,
 )
 
 
@@ -95,12 +96,9 @@ def commit() -> None:
     holder = session if session is not None else g.get("db_reader")
     if writing is None or holder is None or writing is not holder.get_transaction():
         raise RuntimeError("commit() without writer(): the transaction did not start as a writer")
-    if session is not None:
-        session.commit()
-    else:
-        connection = g.db_reader
-        connection.commit()
-        stop_writing(connection)
+    holder.commit()
+    if session is None:
+        start_reading(holder)
     g.pop("db_writing")
 
 

@@ -191,6 +191,11 @@ def dialect(executor: Session | Connection) -> str:
     return executor.dialect.name if isinstance(executor, Connection) else executor.get_bind().dialect.name
 
 
+def connection_of(executor: Session | Connection) -> Connection:
+    """The Connection a Session's transaction runs on (begun if need be), or the Connection itself."""
+    return executor.connection() if isinstance(executor, Session) else executor
+
+
 def begin_read(session: Session) -> None:
     """Start the session as a reader. PostgreSQL reads in autocommit: at READ COMMITTED each statement takes its own
     snapshot anyway, so a read transaction would only add BEGIN and ROLLBACK round trips. SQLite reads in a deferred
@@ -204,8 +209,7 @@ def read_connection(engine: Engine) -> Connection:
     """A Connection that reads as `begin_read` starts a Session (PostgreSQL: autocommit; SQLite: a deferred
     transaction begun at its first statement); closing it ends the read."""
     connection = engine.connect()
-    if engine.dialect.name == "postgresql":
-        connection.execution_options(isolation_level="AUTOCOMMIT")
+    start_reading(connection)
     return connection
 
 
@@ -226,8 +230,9 @@ def start_writing(connection: Connection) -> None:
     connection.begin()
 
 
-def stop_writing(connection: Connection) -> None:
-    """After its commit, the writer reads again as `read_connection` made it (no write lock for a read)."""
+def start_reading(connection: Connection) -> None:
+    """Read from here on, outside a transaction: PostgreSQL in autocommit, SQLite with a deferred BEGIN (no write
+    lock for a read). `read_connection` starts so; a writer returns to it after its commit."""
     if connection.dialect.name == "postgresql":
         connection.execution_options(isolation_level="AUTOCOMMIT")
     else:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from scim.errors import InvalidValue
 from scim.schemas import USER, Attribute, ResourceType
-from storage.db import dialect
+from storage.db import connection_of, dialect
 from storage.documents import timestamp
 from storage.groups import CHUNK
 from storage.models import Event, GroupMember, Tenant, events_table, utcnow
@@ -242,7 +242,7 @@ def stage(
     detail: str | None = None,
 ) -> None:
     """Queue an event on the transaction of `executor` (begun if need be); it is inserted when that commits."""
-    connection = executor.connection() if isinstance(executor, Session) else executor
+    connection = connection_of(executor)
     if not connection.in_transaction():
         connection.begin()
     row = {

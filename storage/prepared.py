@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Executable
 
+from storage.db import connection_of
+
 Processor = Callable[[Any], Any]
 
 
@@ -88,36 +90,27 @@ class Prepared:
     def first(self, executor: Session | Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row, or None."""
         connection, compiled = self._prepare(executor, params)
-        row = self._run(connection, compiled, params, lambda cursor: cursor.fetchone())
+        row = _run(connection, compiled, compiled.arguments(params), lambda cursor: cursor.fetchone())
         return None if row is None else compiled.row(row)
 
     def all(self, executor: Session | Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         connection, compiled = self._prepare(executor, params)
-        return [compiled.row(row) for row in self._run(connection, compiled, params, lambda cursor: cursor.fetchall())]
+        rows = _run(connection, compiled, compiled.arguments(params), lambda cursor: cursor.fetchall())
+        return [compiled.row(row) for row in rows]
 
     def run(self, executor: Session | Connection, params: Mapping[str, Any]) -> int:
         """Execute a statement that returns no rows; its row count."""
         connection, compiled = self._prepare(executor, params)
-        return self._run(connection, compiled, params, lambda cursor: cursor.rowcount)
+        return _run(connection, compiled, compiled.arguments(params), lambda cursor: cursor.rowcount)
 
     def run_many(self, executor: Session | Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per row (the driver's executemany); every row has the first row's keys."""
-        if not rows:
-            return
-        connection, compiled = self._prepare(executor, rows[0])
-        arguments = [compiled.arguments(row) for row in rows]
-        cursor = None
-        try:
-            cursor = connection.connection.driver_connection.cursor()
-            _execute(connection, cursor, compiled.sql, arguments, many=True)
-        except connection.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(connection, compiled, arguments, error, cursor) from error
-        finally:
-            if cursor is not None:
-                cursor.close()
+        if rows:
+            connection, compiled = self._prepare(executor, rows[0])
+            _run(connection, compiled, [compiled.arguments(row) for row in rows], lambda _cursor: None, many=True)
 
     def _prepare(self, executor: Session | Connection, params: Mapping[str, Any]) -> tuple[Connection, _Compiled]:
-        connection = executor.connection() if isinstance(executor, Session) else executor
+        connection = connection_of(executor)
         if not connection.in_transaction():
             connection.begin()  # as Connection.execute would (autobegin; storage/db.py issues SQLite's BEGIN)
         return connection, self._compile(connection.dialect, tuple(params) if self._writes_columns else None)
@@ -128,31 +121,26 @@ class Prepared:
             compiled = self._compiled[dialect.name, keys] = _Compiled(self.statement, dialect, keys)
         return compiled
 
-    @staticmethod
-    def _run(connection: Connection, compiled: _Compiled, params: Mapping[str, Any],
-             fetch: Callable[[Any], Any]) -> Any:
-        arguments = compiled.arguments(params)
-        cursor = None
-        try:
-            cursor = connection.connection.driver_connection.cursor()
-            _execute(connection, cursor, compiled.sql, arguments, many=False)
-            return fetch(cursor)
-        except connection.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(connection, compiled, arguments, error, cursor) from error
-        finally:
-            if cursor is not None:
-                cursor.close()
 
-
-def _execute(connection: Connection, cursor: Any, sql: str, arguments: Any, *, many: bool) -> None:
-    """The driver's execute, seen by the engine's cursor-execute listeners as SQLAlchemy's own would be (with no
-    execution context): statement logging and counting keep working; without listeners it costs one test."""
-    dispatch = connection.dispatch
-    if dispatch.before_cursor_execute:
-        dispatch.before_cursor_execute(connection, cursor, sql, arguments, None, many)
-    (cursor.executemany if many else cursor.execute)(sql, arguments)
-    if dispatch.after_cursor_execute:
-        dispatch.after_cursor_execute(connection, cursor, sql, arguments, None, many)
+def _run(connection: Connection, compiled: _Compiled, arguments: Any, fetch: Callable[[Any], Any], *,
+         many: bool = False) -> Any:
+    """The driver's execute (or executemany), seen by the engine's cursor-execute listeners as SQLAlchemy's own
+    would be (with no execution context), so statement logging and counting keep working; its error as SQLAlchemy's."""
+    cursor = None
+    try:
+        cursor = connection.connection.driver_connection.cursor()
+        dispatch = connection.dispatch
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(connection, cursor, compiled.sql, arguments, None, many)
+        (cursor.executemany if many else cursor.execute)(compiled.sql, arguments)
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(connection, cursor, compiled.sql, arguments, None, many)
+        return fetch(cursor)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _wrapped(connection, compiled, arguments, error, cursor) from error
+    finally:
+        if cursor is not None:
+            cursor.close()
 
 
 def _wrapped(connection: Connection, compiled: _Compiled, arguments: Any, error: Exception, cursor: Any) -> DBAPIError:

@@ -1113,8 +1113,7 @@ def _cached_page(session: Session | Connection, shape: _Shape, tenant_id: int, e
     if key not in _TEMPLATES:
         if len(_TEMPLATES) >= _MAX_TEMPLATES:
             _TEMPLATES.clear()
-        connection = session if isinstance(session, Connection) else session.connection()
-        _TEMPLATES[key] = _template(shape, connection.dialect, abstract, len(values))
+        _TEMPLATES[key] = _template(shape, db.connection_of(session).dialect, abstract, len(values))
     template = _TEMPLATES[key]
     if template is None:
         return None
