@@ -509,8 +509,27 @@ def parse_filter(text: str, resource_type: ResourceType) -> Expr:
     if shape is not None:
         template = _parse_shape(shape[0], resource_type)
         if template is not None:
-            return _fill(template, shape[1])
+            values = shape[1]
+
+            def fill(node: Compare) -> Any:
+                index = _stand_in_index(node.value)
+                return node.value if index is None else values[index]
+
+            return replace_values(template, fill)
     return _Converter(resource_type).convert(_parse_text(text))
+
+
+def replace_values(expr: Expr, replace: Callable[[Compare], Any]) -> Expr:
+    """`expr` with each comparison's value replaced by `replace(comparison)`, the tree otherwise as it was."""
+    if isinstance(expr, Compare):
+        return Compare(expr.ref, expr.op, replace(expr))
+    if isinstance(expr, And | Or):
+        return type(expr)(replace_values(expr.left, replace), replace_values(expr.right, replace))
+    if isinstance(expr, Not):
+        return Not(replace_values(expr.expr, replace))
+    if isinstance(expr, ValuePath):
+        return ValuePath(expr.ref, replace_values(expr.filter, replace))
+    return expr
 
 
 # -- parsing a filter's shape once ------------------------------------------------------------
@@ -552,28 +571,16 @@ def _parse_shape(shaped: str, resource_type: ResourceType) -> Expr | None:
         template = _Converter(resource_type).convert(_parse_text(shaped))
     except InvalidFilter:
         return None  # the request's own text raises it, with its own values in the message
-    found: list[int] = []
-    _fill(template, None, found)
-    return template if sorted(found) == list(range(shaped.count("\ue000") // 2)) else None
+    found: list[int | None] = []  # each stand-in must come out of the parse once, untouched
+    replace_values(template, lambda node: found.append(_stand_in_index(node.value)))
+    return template if sorted(i for i in found if i is not None) == list(range(shaped.count("\ue000") // 2)) else None
 
 
-def _fill(expr: Expr, values: tuple[str, ...] | None, found: list[int] | None = None) -> Expr:
-    """`expr` with each stand-in replaced by its value (or, with `values` None, the stand-ins listed in `found`)."""
-    if isinstance(expr, Compare):
-        if isinstance(expr.value, str) and expr.value.startswith("\ue000"):
-            index = int(expr.value.strip("\ue000"))
-            if values is None:
-                found.append(index)  # type: ignore[union-attr]
-                return expr
-            return Compare(expr.ref, expr.op, values[index])
-        return expr
-    if isinstance(expr, And | Or):
-        return type(expr)(_fill(expr.left, values, found), _fill(expr.right, values, found))
-    if isinstance(expr, Not):
-        return Not(_fill(expr.expr, values, found))
-    if isinstance(expr, ValuePath):
-        return ValuePath(expr.ref, _fill(expr.filter, values, found))
-    return expr
+def _stand_in_index(value: object) -> int | None:
+    """The index a stand-in carries; None for any other value."""
+    if isinstance(value, str) and value.startswith("\ue000"):
+        return int(value.strip("\ue000"))
+    return None
 
 
 def parse_value_filter(text: str, resource_type: ResourceType, parent: AttrRef) -> Expr:

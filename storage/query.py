@@ -66,7 +66,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from scim.errors import InvalidCursor, InvalidFilter, InvalidValue
-from scim.filters import And, Compare, Expr, FilterVisitor, Not, Or, Present, ValuePath
+from scim.filters import And, Compare, Expr, FilterVisitor, Not, Or, Present, ValuePath, replace_values
 from scim.schemas import Attribute, AttrRef, ResourceType
 from scim.search import SearchParams
 from storage import db
@@ -968,6 +968,18 @@ def _count(resources: ResourceMap, where: ColumnElement[bool]) -> Select[Any]:
     return select(func.count()).select_from(resources.table).where(where)
 
 
+def _holds_all(shape: _Shape, rows: Sequence[Any]) -> bool:
+    """Whether an index page holds every match, so that its length is the total."""
+    return shape.start_index == 1 and len(rows) < shape.count
+
+
+def _total(shape: _Shape, rows: Sequence[Any], complete: bool, count: Callable[[], int]) -> int | None:
+    """The number of matches, if asked for: the rows themselves when the page holds them all (no second query)."""
+    if not shape.count_total:
+        return None
+    return len(rows) if complete else count()
+
+
 def search(
     session: Session | Connection,
     resources: ResourceMap,
@@ -1003,16 +1015,11 @@ def search(
     query, order, where = _select(shape, tenant_id, expr)
 
     def total(rows: list[Row[Any]], complete: bool) -> int | None:
-        """The number of matches: the rows themselves when the page holds them all (no second query)."""
-        if not count_total:
-            return None
-        if complete:
-            return len(rows)
-        return session.execute(_count(resources, where)).scalar_one()
+        return _total(shape, rows, complete, lambda: session.execute(_count(resources, where)).scalar_one())
 
     if cursor is None:
         rows = list(session.execute(_index_page(query, order, shape))) if count else []
-        return Page(rows, total(rows, start_index == 1 and len(rows) < count))
+        return Page(rows, total(rows, _holds_all(shape, rows)))
     return _cursor_page(session, query, order, _fingerprint(sort_by, descending), cursor, count, total)
 
 
@@ -1049,27 +1056,19 @@ def _stand_in(index: int) -> str:
     return f"{_MARK}Value{index}{_MARK}"
 
 
-def _abstract(expr: Expr | None, values: list[str]) -> Expr | None:
+def _abstract(expr: Expr, values: list[str]) -> Expr | None:
     """`expr` with its string values replaced by stand-ins (collected into `values`); None: not cacheable."""
-    if expr is None or isinstance(expr, Present):
-        return expr
-    if isinstance(expr, Compare):
-        if expr.op not in _CACHED_OPS:
-            return None
-        if not isinstance(expr.value, str):
-            return expr
-        values.append(expr.value)
-        return Compare(expr.ref, expr.op, _stand_in(len(values) - 1))
-    if isinstance(expr, And | Or):
-        left, right = _abstract(expr.left, values), _abstract(expr.right, values)
-        return None if left is None or right is None else type(expr)(left, right)
-    if isinstance(expr, Not):
-        inner = _abstract(expr.expr, values)
-        return None if inner is None else Not(inner)
-    if isinstance(expr, ValuePath):
-        inner = _abstract(expr.filter, values)
-        return None if inner is None else ValuePath(expr.ref, inner)
-    return None
+    operators: set[str] = set()
+
+    def stand_in(node: Compare) -> Any:
+        operators.add(node.op)
+        if not isinstance(node.value, str):
+            return node.value
+        values.append(node.value)
+        return _stand_in(len(values) - 1)
+
+    abstract = replace_values(expr, stand_in)
+    return abstract if operators <= _CACHED_OPS else None
 
 
 def _bindings(bound: Mapping[str, Any], slots: int) -> dict[str, _Binding] | None:
@@ -1106,7 +1105,7 @@ def _template(shape: _Shape, dialect: Dialect, expr: Expr | None, slots: int) ->
 def _cached_page(session: Session | Connection, shape: _Shape, tenant_id: int, expr: Expr | None) -> Page | None:
     """The page from the shape's cached statements; None when the filter's shape is not cacheable."""
     values: list[str] = []
-    abstract = _abstract(expr, values)
+    abstract = None if expr is None else _abstract(expr, values)
     if abstract is None and expr is not None:
         return None
     key = (shape, abstract)
@@ -1123,11 +1122,8 @@ def _cached_page(session: Session | Connection, shape: _Shape, tenant_id: int, e
                 for name, (index, lowered) in bindings.items()}
 
     rows = template.page.all(session, bind(template.page_bindings)) if shape.count else []
-    if not shape.count_total:
-        return Page(rows, None)
-    if shape.start_index == 1 and len(rows) < shape.count:
-        return Page(rows, len(rows))
-    return Page(rows, template.count.first(session, bind(template.count_bindings))[0])
+    return Page(rows, _total(shape, rows, _holds_all(shape, rows),
+                             lambda: template.count.first(session, bind(template.count_bindings))[0]))
 
 
 def _cursor_page(
