@@ -21,7 +21,7 @@ from scim.errors import InvalidFilter, InvalidValue, NotFound, ScimError
 from scim.projection import Projection
 from scim.schemas import ResourceType
 from scim.search import SearchParams, list_response
-from scim.versions import if_match_ok, if_none_match_hit
+from scim.versions import if_none_match_hit
 from storage import documents, groups, users
 
 _STORAGE: dict[str, ModuleType] = {"User": users, "Group": groups}
@@ -139,37 +139,42 @@ def replace(resource_type: ResourceType, store: ModuleType, resource_id: str, bo
     """Replace a resource with a PUT body (RFC 7644 §3.5.1): the id comes from the URL, read-only attributes in
     the body are ignored, a stale `if_match` is a 412 (§3.14)."""
     parsed = payloads.parse_resource(body, resource_type)
-    if store is users:
-        stored = _write_user_from_snapshot(
-            resource_id, if_match, lambda current: (users.replaced(current, parsed), parsed.password),
-            lambda current: activity.replacing(resource_type, current, parsed),
-        )
-        if stored is not None:
-            return stored
-    session, tenant_id = database.writer(), current_principal().tenant_id
-    current = store.get(session, tenant_id, resource_id, for_update=True)
-    store.check_version(current, if_match)
-    update = activity.replacing(resource_type, current, parsed)
-    stored = store.replace(session, tenant_id, current, parsed)
-    update.record(stored)
-    return stored
+    return _write(
+        store, resource_id, if_match, lambda current: activity.replacing(resource_type, current, parsed),
+        lambda session, tenant_id, current: store.replace(session, tenant_id, current, parsed),
+        lambda current: (users.replaced(current, parsed), parsed.password),
+    )
 
 
 def modify(resource_type: ResourceType, store: ModuleType, resource_id: str, body: Any, if_match: str | None) -> Any:
     """Apply a PatchOp body (RFC 7644 §3.5.2): all operations or none; a stale `if_match` is a 412 (§3.14)."""
     operations = patch.compile_patch(body, resource_type, resource_id)
+    return _write(
+        store, resource_id, if_match, lambda current: activity.patching(resource_type, current, operations),
+        lambda session, tenant_id, current: store.patch(session, tenant_id, current, operations),
+        lambda current: (patch.apply(operations, current.doc), operations.password),
+    )
+
+
+def _write(
+    store: ModuleType,
+    resource_id: str,
+    if_match: str | None,
+    watch: Callable[[Any], activity.Update],
+    write: Callable[[Any, int, Any], Any],
+    user_change: Callable[[users.StoredUser], tuple[dict[str, Any], str | None]],
+) -> Any:
+    """A PUT or PATCH: `watch` says what the event is diffed against, `write` writes over the locked current
+    resource; a user is first tried from the snapshot with `user_change` (its new document and password)."""
     if store is users:
-        stored = _write_user_from_snapshot(
-            resource_id, if_match, lambda current: (patch.apply(operations, current.doc), operations.password),
-            lambda current: activity.patching(resource_type, current, operations),
-        )
+        stored = _write_user_from_snapshot(resource_id, if_match, user_change, watch)
         if stored is not None:
             return stored
     session, tenant_id = database.writer(), current_principal().tenant_id
     current = store.get(session, tenant_id, resource_id, for_update=True)
     store.check_version(current, if_match)
-    update = activity.patching(resource_type, current, operations)
-    stored = store.patch(session, tenant_id, current, operations)
+    update = watch(current)
+    stored = write(session, tenant_id, current)
     update.record(stored)
     return stored
 
@@ -187,9 +192,8 @@ def _write_user_from_snapshot(
     or an operation failed against it): the caller does it all again under the lock."""
     tenant_id = current_principal().tenant_id
     current = users.get(database.reader(), tenant_id, resource_id)  # NotFound: no user by that id, locked or not
-    if not if_match_ok(if_match, current.etag):
-        return None
     try:
+        users.check_version(current, if_match)
         doc, password = change(current)
     except ScimError:
         return None

@@ -68,16 +68,17 @@ def _groups_column(aggregate: Callable[..., ColumnElement[Any]], pair: Callable[
 
 
 # Statements of the request path, built once per dialect (storage/models.py says why).
-_COLUMNS = {
+_GROUPS = {
     "sqlite": _groups_column(func.json_group_array, func.json_array),
     "postgresql": _groups_column(func.json_agg, func.json_build_array),
 }
 _COLUMNS = {dialect: (_users.id, _users.doc, _users.created, _users.last_modified, _users.version, groups)
-            for dialect, groups in _COLUMNS.items()}
-_GET = {dialect: select(*columns).where(_users.tenant_id == bindparam("tenant_id"), _users.id == bindparam("user_id"))
+            for dialect, groups in _GROUPS.items()}
+_BY_ID = _users.tenant_id == bindparam("tenant_id"), _users.id == bindparam("user_id")
+# Per dialect: (read, read for update).
+_GET = {dialect: (Prepared(select(*columns).where(*_BY_ID)),
+                  Prepared(select(*columns).where(*_BY_ID).with_for_update(of=users_table)))
         for dialect, columns in _COLUMNS.items()}
-_GET = {dialect: (Prepared(statement), Prepared(statement.with_for_update(of=users_table)))
-        for dialect, statement in _GET.items()}
 _INSERT = Prepared(insert(users_table))
 _UPDATE = Prepared(
     update(users_table).where(_users.tenant_id == bindparam("tenant_id_"), _users.id == bindparam("user_id_"))

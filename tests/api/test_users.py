@@ -356,31 +356,39 @@ def test_the_root_search_spans_users_and_groups(client: FlaskClient, auth: dict)
     assert users["totalResults"] == 1 and users["Resources"][0]["meta"]["resourceType"] == "User"
 
 
+def write_in_between(app: Flask, monkeypatch: pytest.MonkeyPatch, hook: str, user_id: str, operation: dict) -> None:
+    """Once, when the view calls `activity.<hook>` (after its snapshot read, before its UPDATE), commit `operation`
+    on the user from a real second writer."""
+    from app import resources
+    from scim.patch import compile_patch
+    from scim.schemas import USER
+    from storage import users
+
+    with app.extensions["scim.engine"].connect() as connection:
+        tenant_id = connection.execute(select(User.tenant_id)).scalar_one()
+    original, done = getattr(resources.activity, hook), []
+
+    def hooked(*args, **kwargs):
+        if not done:
+            done.append(True)
+            with make_sessionmaker(app.extensions["scim.engine"]).begin() as other:
+                operations = compile_patch({"schemas": [PATCH_URN], "Operations": [operation]}, USER)
+                users.patch(other, tenant_id, users.get(other, tenant_id, user_id, for_update=True), operations)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(resources.activity, hook, hooked)
+
+
 def test_a_patch_read_before_a_concurrent_write_is_done_again_on_the_new_version(
     app: Flask, client: FlaskClient, auth: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A user PATCH reads and patches outside the write lock; a write committed in between (here by a real second
     writer, between the read and the UPDATE) is not lost: the PATCH is done again on the new version, once."""
-    from app import resources
-    from scim.patch import compile_patch
-    from scim.schemas import USER
-    from storage import events, users
+    from storage import events
 
     user = create(client, auth)
-    with app.extensions["scim.engine"].connect() as connection:
-        tenant_id = connection.execute(select(User.tenant_id)).scalar_one()
-    original, interleaved = resources.activity.patching, []
-
-    def patching_with_a_write_in_between(*args, **kwargs):
-        if not interleaved:
-            interleaved.append(True)
-            with make_sessionmaker(app.extensions["scim.engine"]).begin() as other:
-                operations = compile_patch({"schemas": [PATCH_URN], "Operations": [
-                    {"op": "replace", "path": "displayName", "value": "Renamed meanwhile"}]}, USER)
-                users.patch(other, tenant_id, users.get(other, tenant_id, user["id"], for_update=True), operations)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(resources.activity, "patching", patching_with_a_write_in_between)
+    write_in_between(app, monkeypatch, "patching", user["id"],
+                     {"op": "replace", "path": "displayName", "value": "Renamed meanwhile"})
     response = patch(client, auth, user["id"], {"op": "replace", "value": {"active": False}})
     assert response.status_code == 200, response.get_json()
     body = client.get(f"/scim/v2/Users/{user['id']}", headers=auth).get_json()
@@ -396,26 +404,8 @@ def test_a_put_read_before_a_concurrent_write_keeps_what_that_write_did_to_activ
 ) -> None:
     """Okta's PUT without `active` keeps the user's current value: the value committed between the PUT's read and
     its UPDATE, not the one it read."""
-    from app import resources
-    from scim.patch import compile_patch
-    from scim.schemas import USER
-    from storage import users
-
     user = create(client, auth)
-    with app.extensions["scim.engine"].connect() as connection:
-        tenant_id = connection.execute(select(User.tenant_id)).scalar_one()
-    original, interleaved = resources.activity.replacing, []
-
-    def replacing_with_a_deactivation_in_between(*args, **kwargs):
-        if not interleaved:
-            interleaved.append(True)
-            with make_sessionmaker(app.extensions["scim.engine"]).begin() as other:
-                operations = compile_patch({"schemas": [PATCH_URN], "Operations": [
-                    {"op": "replace", "value": {"active": False}}]}, USER)
-                users.patch(other, tenant_id, users.get(other, tenant_id, user["id"], for_update=True), operations)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(resources.activity, "replacing", replacing_with_a_deactivation_in_between)
+    write_in_between(app, monkeypatch, "replacing", user["id"], {"op": "replace", "value": {"active": False}})
     body = {key: value for key, value in OKTA_CREATE.items() if key not in ("active", "password")}
     response = client.put(f"/scim/v2/Users/{user['id']}", headers=auth, json={**body, "displayName": "Put"})
     assert response.status_code == 200, response.get_json()
