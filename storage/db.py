@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -32,11 +33,15 @@ log = logging.getLogger(__name__)
 IMMEDIATE = "scim_begin_immediate"
 
 
-# SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past 1,000 pages, with two fsyncs on the
-# database file, while that writer still holds the write lock and the writer queue: every other writer waited for the
-# disk (POST /Users 2.7 ms of wall time per request in process, 1.5 ms without). So the server's connections turn it
-# off and run a PASSIVE checkpoint themselves every CHECKPOINT_EVERY commits, after releasing the queue. SQLite still
-# checkpoints when the last connection closes, and any other process (the sqlite3 CLI) keeps its own default.
+# SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past 1,000 pages, under the write lock and
+# the writer queue, and again in every COMMIT until the log can start over: the copy and its fsyncs (70-160 ms for a
+# few thousand pages here) stalled every writer. So the server's connections turn it off and checkpoint in two steps
+# every CHECKPOINT_EVERY queued commits of a process: the bulk (PASSIVE) right after a COMMIT has released the queue,
+# while the other writers go on, then the tail (PASSIVE again, a few ms) inside the next queued COMMIT, before the
+# queue is released: no commit can land meanwhile, so the whole log is copied back (unless a reader is still on old
+# pages) and the next writer starts the log over from its beginning. Without the tail the checkpoint raced the
+# commits, never caught up, and the WAL grew without bound (690 MB after 30 s of PATCH). SQLite still checkpoints when
+# the last connection closes, and any other process (the sqlite3 CLI) keeps its own default.
 CHECKPOINT_EVERY = 200
 
 # The lock files this thread holds: a second writer connection in the same thread must not queue behind the first
@@ -50,12 +55,23 @@ def _held_paths() -> set[str]:
     return _held.paths
 
 
+@dataclass
+class _Checkpointing:
+    """One database's checkpoint schedule in this process, across the connections of its pool."""
+
+    commits: int = 0  # queued writes committed since the last bulk checkpoint
+    tail_due: bool = False  # the next queued COMMIT finishes that checkpoint before releasing the queue
+
+
+_checkpointing: dict[str, _Checkpointing] = {}  # by writer lock path
+
+
 class _SQLiteConnection(sqlite3.Connection):
     """A DBAPI connection that holds the writer queue's flock from BEGIN IMMEDIATE to COMMIT or ROLLBACK."""
 
     writer_lock: str | None = None  # the lock file's path; None: in-memory database, no queue
+    checkpointing: _Checkpointing | None = None  # shared by this process's connections to the database
     _lock_fd: int | None = None
-    _commits = 0  # since this connection's last checkpoint
 
     def begin_immediate(self) -> None:
         held = _held_paths()
@@ -71,18 +87,23 @@ class _SQLiteConnection(sqlite3.Connection):
             raise
 
     def commit(self) -> None:
+        queued = self._lock_fd is not None  # a write that held the queue; a reader's or the CLI's ends here too
         try:
             super().commit()
+            if queued and self.checkpointing.tail_due:
+                self.checkpointing.tail_due = False
+                self._checkpoint()  # what landed since the bulk below, while no other commit can land
         finally:
             self._release()
-        if self.writer_lock is not None:
-            self._commits += 1
-            if self._commits >= CHECKPOINT_EVERY:
-                self._commits = 0
-                self._checkpoint()
+        if queued:
+            self.checkpointing.commits += 1
+            if self.checkpointing.commits >= CHECKPOINT_EVERY:
+                self.checkpointing.commits = 0
+                self._checkpoint()  # the bulk of the log, while the other writers go on
+                self.checkpointing.tail_due = True
 
     def _checkpoint(self) -> None:
-        """A PASSIVE checkpoint, after the writer queue was released: the next writer goes on meanwhile."""
+        """A PASSIVE checkpoint: copies what no reader still needs from the log back into the database file."""
         try:
             self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:  # the commit stands; the next checkpoint (or the last connection's close) catches up
@@ -160,6 +181,8 @@ def _tune_sqlite(engine: Engine, writer_lock: str | None) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own handling defers it).
         dbapi_connection.isolation_level = None
         dbapi_connection.writer_lock = writer_lock
+        if writer_lock is not None:
+            dbapi_connection.checkpointing = _checkpointing.setdefault(writer_lock, _Checkpointing())
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")

@@ -4,6 +4,7 @@ sleeping busy handler, and the lock goes with the transaction, whichever way it 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,24 +120,68 @@ def test_an_idle_postgresql_connection_that_died_is_replaced_at_checkout(
         engine.dispose()
 
 
-def test_checkpoints_run_every_so_many_commits_not_inside_a_commit(
+def test_checkpoints_run_every_so_many_queued_writes(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite's automatic checkpoint is off on the server's connections; each runs one itself every
-    CHECKPOINT_EVERY commits, once its writer lock is released."""
+    CHECKPOINT_EVERY writes it committed behind the writer queue (a reader's commit does not count)."""
     monkeypatch.setattr(db, "CHECKPOINT_EVERY", 5)
     database = tmp_path / "queue.db"
     engine.dispose()
-    fresh = make_engine(f"sqlite:///{database}")  # a new DBAPI connection: its count starts at 0
+    fresh = make_engine(f"sqlite:///{database}", pool_size=1, max_overflow=0)  # a new DBAPI connection: count 0
     with fresh.connect() as connection:
         assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 0
-        connection.commit()  # a transaction of its own before the writes (counted, as every commit is)
-        empty = database.stat().st_size
-        for _ in range(3):
+        connection.commit()  # a reader's transaction: not counted
+    empty = database.stat().st_size
+    for _ in range(4):
+        with write_transaction(fresh) as connection:
             connection.execute(text("INSERT INTO log VALUES (:blob)"), {"blob": "x" * 100_000})
-            connection.commit()
-        assert database.stat().st_size == empty  # 300 KB written, all of it still in the WAL
+    assert database.stat().st_size == empty  # 400 KB written, all of it still in the WAL
+    with write_transaction(fresh) as connection:
         connection.execute(text("INSERT INTO log VALUES (:blob)"), {"blob": "x" * 100_000})
-        connection.commit()
-        assert database.stat().st_size > empty + 350_000  # the fifth commit checkpointed into the database file
+    assert database.stat().st_size > empty + 450_000  # the fifth write checkpointed into the database file
     fresh.dispose()
+
+
+def test_the_wal_stays_bounded_while_writers_and_readers_keep_coming(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers commit back to back while a reader keeps reading, as two busy workers do: the checkpoint runs
+    before the next writer can commit, so it copies the whole log back and the log starts over. (Run after the
+    queue was released, it raced the other writer's commits and the WAL grew with every write, here to 12 MB.)"""
+    monkeypatch.setattr(db, "CHECKPOINT_EVERY", 20)
+    database = tmp_path / "busy.db"
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE log (writer TEXT)"))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write(name: str) -> None:
+        try:
+            for _ in range(500):
+                with write_transaction(engine) as connection:
+                    connection.execute(text("INSERT INTO log VALUES (:blob)"), {"blob": name * 4_000})
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    def read() -> None:
+        while not stop.is_set():
+            with engine.connect() as connection:
+                connection.execute(text("SELECT count(*) FROM log")).scalar_one()
+            time.sleep(0.001)
+
+    reader = threading.Thread(target=read)
+    writers = [threading.Thread(target=write, args=(name,)) for name in "ab"]
+    reader.start()
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    stop.set()
+    reader.join(timeout=30)
+    wal = Path(f"{database}-wal").stat().st_size
+    engine.dispose()
+    assert not errors
+    assert rows(engine).count("a" * 4_000) == 500
+    assert wal < 4_000_000, f"WAL at {wal:,} bytes after 1,000 writes of 4 KB"
