@@ -22,11 +22,11 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from storage.db import (
+    Readers,
     begin_read,
     begin_write,
     make_engine,
     make_sessionmaker,
-    read_connection,
     start_reading,
     start_writing,
 )
@@ -36,6 +36,7 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["scim.engine"] = engine
     app.extensions["scim.sessionmaker"] = make_sessionmaker(engine)
+    app.extensions["scim.readers"] = Readers(engine)
     app.teardown_appcontext(_close)
 
 
@@ -50,7 +51,7 @@ def reader() -> Session | Connection:
         return session
     connection = g.get("db_reader")
     if connection is None:
-        connection = g.db_reader = read_connection(current_app.extensions["scim.engine"])
+        connection = g.db_reader = current_app.extensions["scim.readers"].take()
     return connection
 
 
@@ -105,7 +106,7 @@ def commit() -> None:
 def _close_reader() -> None:
     connection: Connection | None = g.pop("db_reader", None)
     if connection is not None:
-        connection.close()
+        current_app.extensions["scim.readers"].put_back(connection)
 
 
 def _close(_exc: BaseException | None) -> None:
