@@ -104,8 +104,11 @@ class Prepared:
         return _run(connection, compiled, compiled.arguments(params), lambda cursor: cursor.rowcount)
 
     def run_many(self, executor: Session | Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Execute once per row (the driver's executemany); every row has the first row's keys."""
-        if rows:
+        """Execute once per row (the driver's executemany; a plain execute for one row, which psycopg runs without
+        its pipeline); every row has the first row's keys."""
+        if len(rows) == 1:
+            self.run(executor, rows[0])
+        elif rows:
             connection, compiled = self._prepare(executor, rows[0])
             _run(connection, compiled, [compiled.arguments(row) for row in rows], lambda _cursor: None, many=True)
 
