@@ -6,8 +6,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from scim.errors import PayloadTooLarge
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -38,10 +40,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _limit_body() -> None:
     """Refuse an announced oversized body before any work (werkzeug only checks when the body is read)."""
-    from flask import current_app, request
-
-    from scim.errors import PayloadTooLarge
-
     limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if limit and request.content_length and request.content_length > limit:
+    if limit and "CONTENT_LENGTH" in request.environ and (request.content_length or 0) > limit:
         raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")

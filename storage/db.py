@@ -309,10 +309,13 @@ def start_writing(connection: Connection) -> None:
 
 def start_reading(connection: Connection) -> None:
     """Read from here on, outside a transaction: PostgreSQL in autocommit, SQLite with a deferred BEGIN (no write
-    lock for a read). `Readers.take` starts so; a writer returns to it after its commit."""
+    lock for a read). `Readers.take` starts so; a writer returns to it after its commit. (A Connection already
+    reading is left as it is: setting execution options runs SQLAlchemy's listeners, on every request.)"""
+    options = connection.get_execution_options()
     if connection.dialect.name == "postgresql":
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-    else:
+        if options.get("isolation_level") != "AUTOCOMMIT":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+    elif options.get(IMMEDIATE, True):
         connection.execution_options(**{IMMEDIATE: False})
 
 

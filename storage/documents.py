@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -17,12 +18,14 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+# A server-assigned id as str(uuid.uuid4()) writes it: lower-case hex, hyphenated (a quarter of the cost of
+# parsing it with uuid.UUID on every GET, PUT and PATCH).
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def is_id(value: str) -> bool:
     """Whether `value` can be a server-assigned id; anything else names no resource (and needs no query)."""
-    try:
-        return str(uuid.UUID(value)) == value
-    except (ValueError, TypeError, AttributeError):
-        return False
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 def timestamp(value: datetime) -> str:
