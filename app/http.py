@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, current_app, g, request
 from werkzeug.sansio.utils import get_current_url
 
+from scim.encoding import dumps
 from scim.errors import InvalidSyntax, UnsupportedMediaType
 
 SCIM_JSON = "application/scim+json"
@@ -28,7 +29,7 @@ def read_json() -> Any:
 
 
 def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    payload = "" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    payload = "" if body is None else dumps(body)
     response = current_app.response_class(payload, status=status, mimetype=SCIM_JSON)
     if headers:
         response.headers.update(headers)

@@ -26,6 +26,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from scim.encoding import dumps
+
 log = logging.getLogger(__name__)
 
 # Execution option a writer sets so that SQLite takes the write lock at BEGIN: a deferred transaction that later
@@ -134,14 +136,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False,
-                                                  "factory": _SQLiteConnection}, **kwargs)
+                                                  "factory": _SQLiteConnection}, json_serializer=dumps, **kwargs)
         database = parsed.database
         in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
         _tune_sqlite(engine, None if in_memory else os.path.abspath(database) + "-writer.lock")
         return engine
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
-    engine = create_engine(url, **kwargs)
+    engine = create_engine(url, json_serializer=dumps, **kwargs)
     _ping_idle_connections(engine)
     return engine
 

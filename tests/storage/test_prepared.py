@@ -56,6 +56,17 @@ def test_rows_come_back_as_sqlalchemy_reads_them(engine: Engine) -> None:
         assert Prepared(_USER).first(connection, {"tenant_id": tenant_id, "user_id": "nobody"}) is None
 
 
+def test_a_json_column_keeps_what_the_fast_encoder_refuses(engine: Engine) -> None:
+    """Documents go through scim.encoding.dumps: an integer beyond 64 bits (a tenant's integer attribute allows it)
+    falls back to the standard library and reads back exact, on both databases."""
+    tenant_id = _tenant(engine)
+    user = {**_user(tenant_id, "u1", "Ann"), "doc": {"userName": "Ann", "big": 2**70, "é": "ü"}}
+    with engine.begin() as connection:
+        Prepared(insert(users_table)).run(connection, user)
+    with engine.connect() as connection:
+        assert Prepared(_USER).first(connection, {"tenant_id": tenant_id, "user_id": "u1"})[1] == user["doc"]
+
+
 def test_a_session_and_its_connection_share_one_transaction(engine: Engine) -> None:
     tenant_id = _tenant(engine)
     session = make_sessionmaker(engine)()
