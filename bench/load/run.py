@@ -3,11 +3,13 @@
 For SQLite (a temporary file) and, when given a server URL, PostgreSQL (a database created for the run and dropped
 after it): load a tenant with 10,000 users and two groups of 10 and 5,000 members (bulk Core inserts), issue a token,
 start the server with the production gunicorn config (2 sync workers, no access log) and, in the same run, a bare
-Flask JSON endpoint (bench/load/ceiling.py) with the same settings. Each workload is driven by wrk for a bounded time;
-the table gives req/s, p50, p99, the ratio to the ceiling, non-2xx responses (a fast 4xx is not a result) and the
-workers' RSS after the run.
+Flask JSON endpoint (bench/load/ceiling.py) with the same settings. Each workload is driven by wrk for a bounded time,
+in rounds right after a ceiling run of the same length; the table gives the median round's req/s, p50, p99 and ratio
+to the ceiling, the range of the rounds' ratios, non-2xx responses (a fast 4xx is not a result) and the workers' RSS
+after the run.
 
-    .venv/bin/python -m bench.load.run [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test] [--duration 5]
+    .venv/bin/python -m bench.load.run [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--duration 4] [--rounds 3] [--only get_user.lua]
 """
 
 from __future__ import annotations
@@ -207,11 +209,28 @@ def workloads(groups: dict[str, str], data: Path) -> list[Workload]:
     ]
 
 
+@dataclass
+class Measured:
+    """One workload: rounds of (ceiling, workload) back to back; the round with the median ratio stands for it."""
+
+    rounds: list[tuple[Result, Result]]
+
+    @property
+    def ratios(self) -> list[float]:
+        return sorted(result.rps / ceiling.rps for ceiling, result in self.rounds)
+
+    @property
+    def median(self) -> tuple[Result, Result]:
+        by_ratio = sorted(self.rounds, key=lambda pair: pair[1].rps / pair[0].rps)
+        return by_ratio[len(by_ratio) // 2]
+
+
 def run_backend(
-    name: str, url: str, duration: int, only: list[str] | None = None
-) -> tuple[dict[str, Result], dict[str, Result], list[float]]:
-    """Every workload, each right after a ceiling run of the same length (the machine's load drifts; the ratio is
-    to the adjacent ceiling); returns ({workload: ceiling}, {workload: result}, worker RSS)."""
+    name: str, url: str, duration: int, rounds: int, only: list[str] | None = None
+) -> tuple[dict[str, Measured], list[float]]:
+    """Every workload, in `rounds` rounds of a ceiling run then a workload run of the same length: the machine's
+    speed drifts (by a third within a minute on a shared VM), so each ratio is to the ceiling measured right before
+    it, and the median round is reported; returns ({workload: Measured}, worker RSS)."""
     with tempfile.TemporaryDirectory(prefix="scim-load-") as directory:
         data = Path(directory)
         started = time.perf_counter()
@@ -223,49 +242,55 @@ def run_backend(
         with gunicorn("bench.load.ceiling:app", {}) as (ceiling_base, _ceiling_pid), \
                 gunicorn("wsgi:app", {"SCIM_DATABASE_URL": url}) as (base, master):
             run_wrk(ceiling_base, ceiling_workload, env, 1)
-            ceilings, results = {}, {}
+            measured = {}
             for workload in workloads(groups, data):
                 if only and workload.script not in only:
                     continue
-                ceilings[workload.name] = ceiling = run_wrk(ceiling_base, ceiling_workload, env, duration)
                 run_wrk(base, workload, env, 1)  # warm-up: connections, caches, first-request imports
-                results[workload.name] = result = run_wrk(base, workload, env, duration)
-                print(f"  {workload.name}: {result.rps:,.0f} req/s (ceiling {ceiling.rps:,.0f}), "
-                      f"non-2xx {result.non2xx}", flush=True)
+                measured[workload.name] = runs = Measured([
+                    (run_wrk(ceiling_base, ceiling_workload, env, duration), run_wrk(base, workload, env, duration))
+                    for _ in range(rounds)
+                ])
+                ceiling, result = runs.median
+                print(f"  {workload.name}: {result.rps:,.0f} req/s (ceiling {ceiling.rps:,.0f}), ratios "
+                      + ", ".join(f"{ratio:.1%}" for ratio in runs.ratios) + f", non-2xx {result.non2xx}", flush=True)
             rss = worker_rss_mib(master)
-    return ceilings, results, rss
+    return measured, rss
 
 
-def print_tables(runs: dict[str, tuple[dict[str, Result], dict[str, Result], list[float]]]) -> None:
+def print_tables(runs: dict[str, tuple[dict[str, Measured], list[float]]]) -> None:
     targets = {workload.name: workload.target for workload in workloads({"10": "", "5000": ""}, Path())}
-    for name, (ceilings, results, rss) in runs.items():
-        print(f"\n{name} (ceiling: bare Flask under the same gunicorn, measured right before each workload)")
-        print("| workload | req/s | p50 ms | p99 ms | ceiling req/s | ratio to ceiling | target | non-2xx |")
-        print("|---|---:|---:|---:|---:|---:|---|---:|")
-        for workload, result in results.items():
-            ceiling = ceilings[workload]
+    for name, (measured, rss) in runs.items():
+        print(f"\n{name} (median of the rounds; ceiling: bare Flask under the same gunicorn, run right before each)")
+        print("| workload | req/s | p50 ms | p99 ms | ceiling req/s | ratio to ceiling | rounds | target | non-2xx |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
+        for workload, runs_of in measured.items():
+            ceiling, result = runs_of.median
             bad = f"{result.non2xx} {result.statuses}" if result.non2xx else "0"
             if result.socket_errors:
                 bad += f" (+{result.socket_errors} socket errors)"
             if ceiling.non2xx or ceiling.socket_errors:
                 bad += f" (ceiling: {ceiling.non2xx} non-2xx, {ceiling.socket_errors} socket errors)"
+            ratios = runs_of.ratios
             print(f"| {workload} | {result.rps:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | "
-                  f"{ceiling.rps:,.0f} | {result.rps / ceiling.rps:.1%} | {targets[workload]} | {bad} |")
+                  f"{ceiling.rps:,.0f} | {result.rps / ceiling.rps:.1%} | {ratios[0]:.0%} to {ratios[-1]:.0%} | "
+                  f"{targets[workload]} | {bad} |")
         small, large = "PATCH /Groups add/remove, 10 members", "PATCH /Groups add/remove, 5,000 members"
-        if small in results and large in results:
-            raw = results[large].rps / results[small].rps
-            relative = (results[large].rps / ceilings[large].rps) / (results[small].rps / ceilings[small].rps)
+        if small in measured and large in measured:
+            small_ceiling, small_result = measured[small].median
+            large_ceiling, large_result = measured[large].median
+            raw = large_result.rps / small_result.rps
+            relative = (large_result.rps / large_ceiling.rps) / (small_result.rps / small_ceiling.rps)
             print(f"\ngroup PATCH, 5,000 vs 10 members: {raw:.0%} in req/s, {relative:.0%} in ratios to the "
                   "ceiling (target ≥ 80 %)")
         print("worker RSS after the run: " + ", ".join(f"{size:.1f} MiB" for size in rss) + " (target < 150 MiB)")
     if "SQLite" in runs and "PostgreSQL" in runs:
         print("\n| workload | PostgreSQL / SQLite req/s | PostgreSQL / SQLite ratio to ceiling |\n|---|---:|---:|")
-        sqlite_ceilings, sqlite_results, _ = runs["SQLite"]
-        pg_ceilings, pg_results, _ = runs["PostgreSQL"]
-        for workload, result in pg_results.items():
-            raw = result.rps / sqlite_results[workload].rps
-            relative = (result.rps / pg_ceilings[workload].rps) / (
-                sqlite_results[workload].rps / sqlite_ceilings[workload].rps)
+        sqlite_measured, pg_measured = runs["SQLite"][0], runs["PostgreSQL"][0]
+        for workload, runs_of in pg_measured.items():
+            (pg_ceiling, pg_result), (sqlite_ceiling, sqlite_result) = runs_of.median, sqlite_measured[workload].median
+            raw = pg_result.rps / sqlite_result.rps
+            relative = (pg_result.rps / pg_ceiling.rps) / (sqlite_result.rps / sqlite_ceiling.rps)
             print(f"| {workload} | {raw:.0%} | {relative:.0%} |")
         print("(target: PostgreSQL no workload more than 2x slower than SQLite, i.e. none below 50 %)")
 
@@ -274,21 +299,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default=os.environ.get("SCIM_TEST_POSTGRES_URL"),
                         help="PostgreSQL server URL (default: $SCIM_TEST_POSTGRES_URL; none: SQLite only)")
-    parser.add_argument("--duration", type=int, default=5, help="seconds of wrk per workload")
+    parser.add_argument("--duration", type=int, default=4, help="seconds of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="(ceiling, workload) rounds per workload")
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True, help="run SQLite")
     parser.add_argument("--only", action="append", metavar="SCRIPT",
                         help="run only this workload's script, e.g. get_user.lua (repeatable)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (`make bench` installs it with apt-get)")
-    print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{args.duration}s; nproc {os.cpu_count()}", flush=True)
+    print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{args.duration}s, {args.rounds} rounds; nproc {os.cpu_count()}",
+          flush=True)
     runs = {}
     if args.sqlite:
         with sqlite_database() as url:
-            runs["SQLite"] = run_backend("SQLite", url, args.duration, args.only)
+            runs["SQLite"] = run_backend("SQLite", url, args.duration, args.rounds, args.only)
     if args.postgres:
         with postgres_database(args.postgres) as url:
-            runs["PostgreSQL"] = run_backend("PostgreSQL", url, args.duration, args.only)
+            runs["PostgreSQL"] = run_backend("PostgreSQL", url, args.duration, args.rounds, args.only)
     print_tables(runs)
 
 
