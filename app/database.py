@@ -3,8 +3,9 @@ once before the response is built, rolled back otherwise.
 
 Authentication and the plain reads of the SCIM API (GET by id, searches) go through `reader()`: a Connection, not a
 Session, because a Session's transaction bookkeeping cost a quarter of a GET (storage/prepared.py says why the
-statements themselves skip SQLAlchemy's execution path too). Once the request has a Session, `reader()` is that
-Session, so a request never reads two snapshots and a writer reads its own writes.
+statements themselves skip SQLAlchemy's execution path too). It reads outside a transaction, each statement what is
+committed when it runs (storage.db.start_reading), and is kept for the worker's next request (storage.db.Readers).
+Once the request has a Session, `reader()` is that Session, so a writer reads its own writes.
 
 Everything else reads through `get_session()` (storage.db.begin_read: on PostgreSQL in autocommit). A view that writes
 calls `writer()` once it has parsed and validated its input, right before its first read-for-update: the request's

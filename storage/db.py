@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 # Execution option a writer sets so that SQLite takes the write lock at BEGIN: a deferred transaction that later
 # writes can fail with SQLITE_BUSY instead of waiting for busy_timeout.
 IMMEDIATE = "scim_begin_immediate"
+# Execution option of a reading Connection (`start_reading`): no transaction, each statement reads what is committed
+# when it runs (SQLite: no BEGIN, the driver autocommits; PostgreSQL: autocommit), so a read pays for no BEGIN,
+# ROLLBACK or SQLAlchemy transaction.
+READING = "scim_reading"
 
 
 # SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past 1,000 pages, under the write lock and
@@ -205,8 +209,11 @@ def _tune_sqlite(engine: Engine, writer_lock: str | None) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # Straight to the driver: BEGIN runs on every request, and SQLAlchemy's statement path costs more than it.
+        options = connection.get_execution_options()
+        if options.get(READING):
+            return
         dbapi_connection: _SQLiteConnection = connection.connection.driver_connection
-        immediate = connection.get_execution_options().get(IMMEDIATE, False)
+        immediate = options.get(IMMEDIATE, False)
         try:
             dbapi_connection.begin_immediate() if immediate else dbapi_connection.execute("BEGIN")
         except sqlite3.Error as error:  # as SQLAlchemy would have wrapped it (e.g. "database is locked")
@@ -239,11 +246,11 @@ def begin_read(session: Session) -> None:
 
 class Readers:
     """Reading Connections kept between requests: taking one from the pool, its Connection object and checking it
-    back in cost a GET about 5 % of its time. `take()` gives a Connection that reads as `begin_read` starts a Session
-    (PostgreSQL: autocommit; SQLite: a deferred transaction begun at its first statement); `put_back()` ends its
-    transaction (SQLite's snapshot, a writer's lock and staged events go with the rollback) and keeps it for the next
-    request. One kept for PING_AFTER_IDLE_SECONDS is pinged before it is handed out, as the pool pings one at checkout;
-    the engine's dispose() returns them all to the pool."""
+    back in cost a GET about 5 % of its time. `take()` gives a Connection that reads outside a transaction
+    (`start_reading`); `put_back()` rolls back what the request left (a writer that never committed: its lock and
+    staged events go with it) and keeps the Connection for the next request. One kept for PING_AFTER_IDLE_SECONDS
+    is pinged before it is handed out, as the pool pings one at checkout; the engine's dispose() returns them all to
+    the pool."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -303,22 +310,22 @@ def start_writing(connection: Connection) -> None:
     if connection.in_transaction():
         connection.rollback()
     if connection.dialect.name == "postgresql":
-        connection.execution_options(isolation_level=connection.default_isolation_level)
+        connection.execution_options(isolation_level=connection.default_isolation_level, **{READING: False})
     else:
-        connection.execution_options(**{IMMEDIATE: True})
+        connection.execution_options(**{IMMEDIATE: True, READING: False})
     connection.begin()
 
 
 def start_reading(connection: Connection) -> None:
-    """Read from here on, outside a transaction: PostgreSQL in autocommit, SQLite with a deferred BEGIN (no write
-    lock for a read). `Readers.take` starts so; a writer returns to it after its commit. (A Connection already
-    reading is left as it is: setting execution options runs SQLAlchemy's listeners, on every request.)"""
-    options = connection.get_execution_options()
+    """Read from here on, outside a transaction (READING): each statement sees what is committed when it runs, on
+    SQLite as on PostgreSQL at READ COMMITTED. `Readers.take` starts so; a writer returns to it after its commit. (A
+    Connection already reading is left as it is: setting execution options runs SQLAlchemy's listeners.)"""
+    if connection.get_execution_options().get(READING):
+        return
     if connection.dialect.name == "postgresql":
-        if options.get("isolation_level") != "AUTOCOMMIT":
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-    elif options.get(IMMEDIATE, True):
-        connection.execution_options(**{IMMEDIATE: False})
+        connection.execution_options(isolation_level="AUTOCOMMIT", **{READING: True})
+    else:
+        connection.execution_options(**{IMMEDIATE: False, READING: True})
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Executable
 
-from storage.db import connection_of
+from storage.db import READING, connection_of
 
 Processor = Callable[[Any], Any]
 
@@ -114,7 +114,7 @@ class Prepared:
 
     def _prepare(self, executor: Session | Connection, params: Mapping[str, Any]) -> tuple[Connection, _Compiled]:
         connection = connection_of(executor)
-        if not connection.in_transaction():
+        if not connection.in_transaction() and not connection.get_execution_options().get(READING):
             connection.begin()  # as Connection.execute would (autobegin; storage/db.py issues SQLite's BEGIN)
         return connection, self._compile(connection.dialect, tuple(params) if self._writes_columns else None)
 
