@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -42,13 +42,15 @@ READING = "scim_reading"
 # SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past 1,000 pages, under the write lock and
 # the writer queue, and again in every COMMIT until the log can start over: the copy and its fsyncs (70-160 ms for a
 # few thousand pages here) stalled every writer. So the server's connections turn it off and checkpoint in two steps
-# every CHECKPOINT_EVERY queued commits of a process: the bulk (PASSIVE) right after a COMMIT has released the queue,
-# while the other writers go on, then the tail (PASSIVE again, a few ms) inside the next queued COMMIT, before the
+# every CHECKPOINT_EVERY queued commits of a process: the bulk (PASSIVE) on a thread of its own, started once a COMMIT
+# has released the queue, while every writer goes on (run inline it kept its worker waiting on the disk for 70-100 ms
+# every ~200 of that worker's writes), then the tail (PASSIVE again, a few ms) inside the next queued COMMIT, before the
 # queue is released: no commit can land meanwhile, so the whole log is copied back (unless a reader is still on old
 # pages) and the next writer starts the log over from its beginning. Without the tail the checkpoint raced the
 # commits, never caught up, and the WAL grew without bound (690 MB after 30 s of PATCH). SQLite still checkpoints when
 # the last connection closes, and any other process (the sqlite3 CLI) keeps its own default.
 CHECKPOINT_EVERY = 200
+WRITER_LOCK_SUFFIX = "-writer.lock"  # the writer queue's file, beside the database
 
 # The lock files this thread holds: a second writer connection in the same thread must not queue behind the first
 # (it would wait for itself forever); it goes straight to BEGIN IMMEDIATE and SQLite's busy_timeout, as without queue.
@@ -61,12 +63,45 @@ def _held_paths() -> set[str]:
     return _held.paths
 
 
+def _passive_checkpoint(connection: sqlite3.Connection) -> None:
+    """Copy what no reader still needs from the log back into the database file, waiting for no one."""
+    try:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error:  # the commits stand; the next checkpoint (or the last connection's close) catches up
+        log.warning("SQLite WAL checkpoint failed", exc_info=True)
+
+
 @dataclass
 class _Checkpointing:
-    """One database's checkpoint schedule in this process, across the connections of its pool."""
+    """One database's checkpoints in this process, across the connections of its pool: the bulk on a thread of its
+    own (one per process, started at the first bulk: a forked worker starts its own), the tail in a COMMIT."""
 
+    database: str
     commits: int = 0  # queued writes committed since the last bulk checkpoint
     tail_due: bool = False  # the next queued COMMIT finishes that checkpoint before releasing the queue
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _pid: int | None = None
+
+    def committed(self) -> None:
+        """A queued write committed (and released the queue): every CHECKPOINT_EVERY, wake the bulk checkpoint."""
+        self.commits += 1
+        if self.commits >= CHECKPOINT_EVERY:
+            self.commits = 0
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid, self._wake = os.getpid(), threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._wake,), name="sqlite-checkpoint",
+                                                daemon=True)
+                self._thread.start()
+            self._wake.set()
+
+    def _run(self, wake: threading.Event) -> None:
+        connection = sqlite3.connect(self.database, timeout=30, isolation_level=None, check_same_thread=False)
+        while True:
+            wake.wait()
+            wake.clear()
+            _passive_checkpoint(connection)  # sqlite3 lets go of the GIL: the worker's requests go on meanwhile
+            self.tail_due = True
 
 
 _checkpointing: dict[str, _Checkpointing] = {}  # by writer lock path
@@ -98,22 +133,11 @@ class _SQLiteConnection(sqlite3.Connection):
             super().commit()
             if queued and self.checkpointing.tail_due:
                 self.checkpointing.tail_due = False
-                self._checkpoint()  # what landed since the bulk below, while no other commit can land
+                _passive_checkpoint(self)  # what landed since the bulk, while no other commit can land
         finally:
             self._release()
         if queued:
-            self.checkpointing.commits += 1
-            if self.checkpointing.commits >= CHECKPOINT_EVERY:
-                self.checkpointing.commits = 0
-                self._checkpoint()  # the bulk of the log, while the other writers go on
-                self.checkpointing.tail_due = True
-
-    def _checkpoint(self) -> None:
-        """A PASSIVE checkpoint: copies what no reader still needs from the log back into the database file."""
-        try:
-            self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error:  # the commit stands; the next checkpoint (or the last connection's close) catches up
-            log.warning("SQLite WAL checkpoint failed", exc_info=True)
+            self.checkpointing.committed()
 
     def rollback(self) -> None:
         try:
@@ -143,7 +167,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                                                   "factory": _SQLiteConnection}, json_serializer=dumps, **kwargs)
         database = parsed.database
         in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
-        _tune_sqlite(engine, None if in_memory else os.path.abspath(database) + "-writer.lock")
+        _tune_sqlite(engine, None if in_memory else os.path.abspath(database) + WRITER_LOCK_SUFFIX)
         return engine
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
@@ -195,7 +219,8 @@ def _tune_sqlite(engine: Engine, writer_lock: str | None) -> None:
         dbapi_connection.isolation_level = None
         dbapi_connection.writer_lock = writer_lock
         if writer_lock is not None:
-            dbapi_connection.checkpointing = _checkpointing.setdefault(writer_lock, _Checkpointing())
+            dbapi_connection.checkpointing = _checkpointing.setdefault(
+                writer_lock, _Checkpointing(writer_lock.removesuffix(WRITER_LOCK_SUFFIX)))
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")

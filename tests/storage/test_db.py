@@ -120,15 +120,15 @@ def test_an_idle_postgresql_connection_that_died_is_replaced_at_checkout(
         engine.dispose()
 
 
-def test_checkpoints_run_every_so_many_queued_writes(
+def test_checkpoints_run_every_so_many_queued_writes_on_a_thread_of_their_own(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite's automatic checkpoint is off on the server's connections; each runs one itself every
-    CHECKPOINT_EVERY writes it committed behind the writer queue (a reader's commit does not count)."""
+    """SQLite's automatic checkpoint is off on the server's connections; every CHECKPOINT_EVERY writes committed
+    behind the writer queue (a reader's commit does not count), a thread of the process checkpoints the log."""
     monkeypatch.setattr(db, "CHECKPOINT_EVERY", 5)
     database = tmp_path / "queue.db"
     engine.dispose()
-    fresh = make_engine(f"sqlite:///{database}", pool_size=1, max_overflow=0)  # a new DBAPI connection: count 0
+    fresh = make_engine(f"sqlite:///{database}", pool_size=1, max_overflow=0)
     with fresh.connect() as connection:
         assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 0
         connection.commit()  # a reader's transaction: not counted
@@ -136,10 +136,15 @@ def test_checkpoints_run_every_so_many_queued_writes(
     for _ in range(4):
         with write_transaction(fresh) as connection:
             connection.execute(text("INSERT INTO log VALUES (:blob)"), {"blob": "x" * 100_000})
+    time.sleep(0.5)
     assert database.stat().st_size == empty  # 400 KB written, all of it still in the WAL
     with write_transaction(fresh) as connection:
         connection.execute(text("INSERT INTO log VALUES (:blob)"), {"blob": "x" * 100_000})
-    assert database.stat().st_size > empty + 450_000  # the fifth write checkpointed into the database file
+    deadline = time.monotonic() + 10
+    while database.stat().st_size <= empty + 450_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert database.stat().st_size > empty + 450_000  # the fifth write had the log checkpointed into the file
+    assert any(thread.name == "sqlite-checkpoint" for thread in threading.enumerate())
     fresh.dispose()
 
 
