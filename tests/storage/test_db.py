@@ -173,7 +173,7 @@ def test_the_wal_stays_bounded_while_writers_and_readers_keep_coming(
     def read() -> None:
         while not stop.is_set():
             with engine.connect() as connection:
-                connection.execute(text("SELECT count(*) FROM log")).scalar_one()
+                connection.execute(text("SELECT max(rowid) FROM log")).scalar_one()  # short, as a request's
             time.sleep(0.001)
 
     reader = threading.Thread(target=read)
