@@ -13,7 +13,7 @@ Connection (or its Session, if it has one: `write_session()`) starts over in a w
 SQLite, BEGIN IMMEDIATE behind the writer queue of storage/db.py), so authentication and body parsing never hold the
 database's single write lock, and the response is rendered after `commit()` released it. A plain Connection writes
 at half a Session's cost per transaction; events staged on either are written at its commit (storage/events.py).
-(A password in the body is still hashed inside the write, by storage/users.py.)
+(A new password is hashed before `writer()`, by app/resources.py: scrypt takes ~80 ms.)
 """
 
 from __future__ import annotations

@@ -130,29 +130,39 @@ def search_resources(endpoint: str) -> Response:
 def create(resource_type: ResourceType, store: ModuleType, body: Any) -> Any:
     """Create a resource from a POST body (RFC 7644 §3.3); returns the stored resource."""
     parsed = payloads.parse_resource(body, resource_type)
-    stored = store.create(database.writer(), current_principal().tenant_id, documents.new_id(), parsed)
+    hashed = _hashed(parsed.password)
+    stored = store.create(database.writer(), current_principal().tenant_id, documents.new_id(), parsed, **hashed)
     activity.created(resource_type, stored, parsed)
     return stored
+
+
+def _hashed(password: str | None) -> dict[str, str]:
+    """A new password's hash as the users store's `password_hash` argument, computed before the write lock is
+    taken: scrypt takes ~80 ms, which every other writer would wait for. Nothing without a password (a group never
+    has one)."""
+    return {} if password is None else {"password_hash": users.hash_password(password)}
 
 
 def replace(resource_type: ResourceType, store: ModuleType, resource_id: str, body: Any, if_match: str | None) -> Any:
     """Replace a resource with a PUT body (RFC 7644 §3.5.1): the id comes from the URL, read-only attributes in
     the body are ignored, a stale `if_match` is a 412 (§3.14)."""
     parsed = payloads.parse_resource(body, resource_type)
+    hashed = _hashed(parsed.password)
     return _write(
         store, resource_id, if_match, lambda current: activity.replacing(resource_type, current, parsed),
-        lambda session, tenant_id, current: store.replace(session, tenant_id, current, parsed),
-        lambda current: (users.replaced(current, parsed), parsed.password),
+        lambda session, tenant_id, current: store.replace(session, tenant_id, current, parsed, **hashed),
+        lambda current: (users.replaced(current, parsed), hashed.get("password_hash")),
     )
 
 
 def modify(resource_type: ResourceType, store: ModuleType, resource_id: str, body: Any, if_match: str | None) -> Any:
     """Apply a PatchOp body (RFC 7644 §3.5.2): all operations or none; a stale `if_match` is a 412 (§3.14)."""
     operations = patch.compile_patch(body, resource_type, resource_id)
+    hashed = _hashed(operations.password)
     return _write(
         store, resource_id, if_match, lambda current: activity.patching(resource_type, current, operations),
-        lambda session, tenant_id, current: store.patch(session, tenant_id, current, operations),
-        lambda current: (patch.apply(operations, current.doc), operations.password),
+        lambda session, tenant_id, current: store.patch(session, tenant_id, current, operations, **hashed),
+        lambda current: (patch.apply(operations, current.doc), hashed.get("password_hash")),
     )
 
 
@@ -165,7 +175,7 @@ def _write(
     user_change: Callable[[users.StoredUser], tuple[dict[str, Any], str | None]],
 ) -> Any:
     """A PUT or PATCH: `watch` says what the event is diffed against, `write` writes over the locked current
-    resource; a user is first tried from the snapshot with `user_change` (its new document and password)."""
+    resource; a user is first tried from the snapshot with `user_change` (its new document and password hash)."""
     if store is users:
         stored = _write_user_from_snapshot(resource_id, if_match, user_change, watch)
         if stored is not None:
@@ -187,18 +197,18 @@ def _write_user_from_snapshot(
 ) -> users.StoredUser | None:
     """PUT or PATCH a user as the request's reads see it, before taking the write lock, which is then held for the
     UPDATE (applied only if the user is still at the version read), its event and COMMIT, not for the read and the
-    change: that wait was what a second writer spent its time in. `change` gives the new document and password,
+    change: that wait was what a second writer spent its time in. `change` gives the new document and password hash,
     `watch` what the event is diffed against. None when the snapshot cannot decide (the user moved on, the If-Match
     or an operation failed against it): the caller does it all again under the lock."""
     tenant_id = current_principal().tenant_id
     current = users.get(database.reader(), tenant_id, resource_id)  # NotFound: no user by that id, locked or not
     try:
         users.check_version(current, if_match)
-        doc, password = change(current)
+        doc, password_hash = change(current)
     except ScimError:
         return None
     update = watch(current)
-    stored = users.save_if_current(database.writer(), tenant_id, current, doc, password)
+    stored = users.save_if_current(database.writer(), tenant_id, current, doc, password_hash)
     if stored is not None:
         update.record(stored)
     return stored

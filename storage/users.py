@@ -162,18 +162,29 @@ def _taken(error: IntegrityError, user_name: str) -> Uniqueness:
     return Uniqueness(f"A user with userName {user_name!r} already exists (userName is case-insensitive).")
 
 
-def create(session: Session | Connection, tenant_id: int, user_id: str, parsed: ParsedResource) -> StoredUser:
-    """Insert a user; a taken userName (any case) is a 409 from the database's unique index, even under races."""
+def create(
+    session: Session | Connection, tenant_id: int, user_id: str, parsed: ParsedResource,
+    password_hash: str | None = None,
+) -> StoredUser:
+    """Insert a user; a taken userName (any case) is a 409 from the database's unique index, even under races.
+    `password_hash`: the new password already hashed (`hash_password`), so that the caller need not hold the write
+    lock for scrypt's ~80 ms; without it a password in `parsed` is hashed here."""
     now = utcnow()
     values = {**_columns(parsed.document), "id": user_id, "tenant_id": tenant_id, "created": now,
-              "last_modified": now, "version": 1,
-              "password_hash": hash_password(parsed.password) if parsed.password else None}
+              "last_modified": now, "version": 1, "password_hash": _hash_of(parsed.password, password_hash)}
     try:
         _INSERT.run(session, values)
     except IntegrityError as error:
         raise _taken(error, parsed.document["userName"]) from error
     _write_emails(session, tenant_id, user_id, parsed.document, replace=False)
     return StoredUser(user_id, values["doc"], now, now, 1, groups=())  # a new user belongs to no group
+
+
+def _hash_of(password: str | None, password_hash: str | None) -> str | None:
+    """The hash to store for a new password: the caller's, computed ahead, or computed now."""
+    if password_hash is not None or password is None:
+        return password_hash
+    return hash_password(password)
 
 
 def get(session: Session | Connection, tenant_id: int, user_id: str, *, for_update: bool = False) -> StoredUser:
@@ -193,9 +204,12 @@ def search(
     return UserPage([_stored(row) for row in page.rows], page.total or 0, page.next_cursor, page.previous_cursor)
 
 
-def replace(session: Session | Connection, tenant_id: int, current: StoredUser, parsed: ParsedResource) -> StoredUser:
-    """PUT (RFC 7644 §3.5.1) over the locked current user."""
-    return _save(session, tenant_id, current, replaced(current, parsed), parsed.password)
+def replace(
+    session: Session | Connection, tenant_id: int, current: StoredUser, parsed: ParsedResource,
+    password_hash: str | None = None,
+) -> StoredUser:
+    """PUT (RFC 7644 §3.5.1) over the locked current user; `password_hash` as for `create`."""
+    return _save(session, tenant_id, current, replaced(current, parsed), _hash_of(parsed.password, password_hash))
 
 
 def replaced(current: StoredUser, parsed: ParsedResource) -> dict[str, Any]:
@@ -207,17 +221,23 @@ def replaced(current: StoredUser, parsed: ParsedResource) -> dict[str, Any]:
     return doc
 
 
-def patch(session: Session | Connection, tenant_id: int, current: StoredUser, operations: Patch) -> StoredUser:
-    """PATCH (RFC 7644 §3.5.2) applied to the locked current document."""
-    return _save(session, tenant_id, current, apply(operations, current.doc), operations.password)
+def patch(
+    session: Session | Connection, tenant_id: int, current: StoredUser, operations: Patch,
+    password_hash: str | None = None,
+) -> StoredUser:
+    """PATCH (RFC 7644 §3.5.2) applied to the locked current document; `password_hash` as for `create`."""
+    return _save(session, tenant_id, current, apply(operations, current.doc),
+                 _hash_of(operations.password, password_hash))
 
 
 def save_if_current(
-    session: Session | Connection, tenant_id: int, current: StoredUser, doc: dict[str, Any], password: str | None
+    session: Session | Connection, tenant_id: int, current: StoredUser, doc: dict[str, Any],
+    password_hash: str | None,
 ) -> StoredUser | None:
-    """Write `doc` for `current`, read without a lock, if the user is still at `current.version`; None if it has
-    moved on or is gone (the caller starts over under the lock). An unchanged document is not rewritten."""
-    return _save(session, tenant_id, current, doc, password, if_current=True)
+    """Write `doc` (and a new password's hash) for `current`, read without a lock, if the user is still at
+    `current.version`; None if it has moved on or is gone (the caller starts over under the lock). An unchanged
+    document is not rewritten."""
+    return _save(session, tenant_id, current, doc, password_hash, if_current=True)
 
 
 def _save(
@@ -225,12 +245,12 @@ def _save(
     tenant_id: int,
     current: StoredUser,
     doc: dict[str, Any],
-    password: str | None,
+    password_hash: str | None,
     *,
     if_current: bool = False,
 ) -> StoredUser | None:
     """Write a new document for `current`, bumping version and lastModified; an unchanged one is not rewritten."""
-    if doc == current.doc and password is None:
+    if doc == current.doc and password_hash is None:
         return current
     now = utcnow()
     # Only the indexed copies that changed are written: SQLite rewrites an index whenever a column of it is SET,
@@ -238,8 +258,8 @@ def _save(
     before = _columns(current.doc)
     values = {name: value for name, value in _columns(doc).items() if name == "doc" or value != before[name]}
     values.update(last_modified=now, version=current.version + 1)
-    if password is not None:
-        values["password_hash"] = hash_password(password)
+    if password_hash is not None:
+        values["password_hash"] = password_hash
     where = {"tenant_id_": tenant_id, "user_id_": current.id}
     try:
         if if_current:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import flask
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from storage import users
 from storage.db import make_sessionmaker
 from storage.models import User
 from tests.api.test_foundation import assert_scim_error
@@ -64,6 +68,31 @@ def test_the_password_is_stored_only_as_a_hash_and_never_returned(app: Flask, cl
         row = session.scalars(select(User)).one()
     assert row.password_hash.startswith("scrypt$") and "1mz050nq" not in row.password_hash
     assert "1mz050nq" not in str(row.doc)
+
+
+def test_a_new_password_is_hashed_before_the_write_lock_is_taken(
+    app: Flask, client: FlaskClient, auth: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scrypt takes ~80 ms: under the write lock every other writer (on SQLite, of every tenant) would wait for it.
+    POST, PUT and PATCH hash a new password before the request becomes a writer, and store that hash."""
+    writing_while_hashing = []
+
+    def hash_password(password: str) -> str:
+        writing_while_hashing.append(flask.g.get("db_writing") is not None)
+        return real_hash(password)
+
+    real_hash = users.hash_password
+    monkeypatch.setattr(users, "hash_password", hash_password)
+    user = create(client, auth)
+    put = client.put(f"/scim/v2/Users/{user['id']}", headers=auth, json={**OKTA_CREATE, "password": "second-pw"})
+    assert put.status_code == 200
+    patched = patch(client, auth, user["id"], {"op": "replace", "path": "password", "value": "third-pw"})
+    assert patched.status_code == 200
+    assert writing_while_hashing == [False, False, False]
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        stored = session.scalars(select(User.password_hash)).one()
+    _scheme, n, r, p, salt, digest = stored.split("$")
+    assert hashlib.scrypt(b"third-pw", salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p)).hex() == digest
 
 
 def test_groups_in_a_user_body_never_change_memberships(client: FlaskClient, auth: dict) -> None:
