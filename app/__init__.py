@@ -41,5 +41,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _limit_body() -> None:
     """Refuse an announced oversized body before any work (werkzeug only checks when the body is read)."""
     limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if limit and "CONTENT_LENGTH" in request.environ and (request.content_length or 0) > limit:
+    if limit and (request.content_length or 0) > limit:
         raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")

@@ -258,8 +258,7 @@ def stage(
 _LENGTHS = {column.name: column.type.length for column in events_table.columns
             if getattr(column.type, "length", None)}
 _INSERT = Prepared(insert(events_table))
-_STAGED = ("occurred_at", "tenant_id", "token_id", "client_ip", "user_agent", "method", "path", "resource_type",
-           "resource_id", "kind", "status", "scim_type", "detail", "diff")  # the columns stage() fills
+_STAGED = tuple(column.name for column in events_table.columns if not column.primary_key)  # what stage() fills
 # PostgreSQL: the same INSERT, taking the commit-order lock itself (one round trip, not two). The lock is taken in a
 # MATERIALIZED CTE (never folded into the INSERT), which runs before the first row is built, so before the first id
 # is drawn; the test that holds an event writer open checks that a second one waits.
