@@ -1,9 +1,9 @@
-"""Inbound resource bodies (POST, PUT) → the stored document, with marshmallow `*Payload` classes built from schemas.py.
+"""Inbound resource bodies (POST, PUT) → the stored document, with marshmallow fields built from schemas.py.
 
-The classes are generated from the attribute definitions, once per schema and per resource type (a tenant's
-Registry brings its own ResourceType objects, so per-tenant extensions get their own classes). RFC 7643 §2.1: names
-are case-insensitive, so each payload maps keys to the schema's spelling in `pre_load`; unknown keys are dropped
-(marshmallow's EXCLUDE), readOnly attributes have no field and are dropped the same way.
+The fields are generated from the attribute definitions, once per schema and per resource type (a tenant's
+Registry brings its own ResourceType objects, so per-tenant extensions get their own fields): one field per RFC 7643
+data type, and `_Attributes` for a schema or complex value, which matches names case-insensitively (RFC 7643 §2.1),
+drops unknown keys and readOnly attributes (they have no field) and checks each value with its attribute's field.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Any, ClassVar, TypeVar
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
+from marshmallow import ValidationError, fields
 
 from scim.errors import InvalidSyntax, InvalidValue
 from scim.schemas import COMMON_ATTRIBUTES, Attribute, AttrRef, ResourceType
@@ -122,20 +122,96 @@ _SCALARS: dict[str, type[fields.Field]] = {
 }
 
 
-class _Complex(fields.Nested):
-    """A complex value (RFC 7643 §2.3.8). For a single-valued one, Entra sends a bare string meaning its `value`
-    (manager as an id) or a one-element list (manager in Microsoft's PATCH example); both are accepted."""
+class _Attributes(fields.Field):
+    """The attributes of one schema or complex value (RFC 7643 §2.3.8), each checked by its own field: names match
+    case-insensitively and are stored in the schema's spelling (§2.1), unassigned values are dropped (§2.5), unknown
+    and readOnly names (which have no field) are dropped, a required one missing is an error.
 
-    def __init__(self, nested: type[Schema], *, single: bool, **kwargs: Any) -> None:
-        super().__init__(nested, **kwargs)
+    A marshmallow Field holding fields, not a nested Schema: a Schema's load runs its hooks and error store and visits
+    every declared field, present or not (a User declares ~30 with their sub-attributes, a body sets a handful), and
+    that machinery was most of a POST's parsing. Errors keep marshmallow's shape ({name: messages}), so a failure
+    still names its attribute path.
+    """
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "type": "Invalid input type.",
+        "required": "Missing data for required field.",
+    }
+
+    def __init__(self, declared: dict[str, fields.Field], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fields = declared
+        self.names = {name.lower(): name for name in declared}
+        self.required_names = tuple(name for name, field in declared.items() if field.required)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.make_error("type")
+        given: dict[str, Any] = {}
+        for key, item in self._regroup(value).items():
+            name = self.names.get(key.lower()) if isinstance(key, str) else None
+            if name is not None and not is_empty(item):
+                given[name] = item
+        errors: dict[str, Any] = {name: [self.error_messages["required"]]
+                                  for name in self.required_names if name not in given}
+        loaded: dict[str, Any] = {}
+        for name, item in given.items():
+            try:
+                result = self.fields[name].deserialize(item, name, given)
+            except ValidationError as error:
+                errors[name] = error.messages
+            else:
+                if not is_empty(result):
+                    loaded[name] = result
+        if errors:
+            raise ValidationError(errors)
+        return loaded
+
+    def _regroup(self, value: Mapping[str, Any]) -> Mapping[str, Any]:
+        return value
+
+
+class _Complex(_Attributes):
+    """A complex value. For a single-valued one, Entra sends a bare string meaning its `value` (manager as an id) or a
+    one-element list (manager in Microsoft's PATCH example); both are accepted."""
+
+    def __init__(self, declared: dict[str, fields.Field], *, single: bool, **kwargs: Any) -> None:
+        super().__init__(declared, **kwargs)
         self.single = single
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
         if self.single and isinstance(value, list) and len(value) == 1:
             value = value[0]
-        if self.single and isinstance(value, str) and "value" in self.schema.fields:
+        if self.single and isinstance(value, str) and "value" in self.fields:
             value = {"value": value}
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class _Resource(_Attributes):
+    """A whole resource: core and common attributes at the top level, each extension's under its URN."""
+
+    def __init__(self, declared: dict[str, fields.Field], resource_type: ResourceType) -> None:
+        super().__init__(declared)
+        # A proxy: a strong reference from the cached field would keep its resource type, the cache's key, alive.
+        self.resource_type = weakref.proxy(resource_type)
+
+    def _regroup(self, value: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Move URN-qualified keys (`urn:…:enterprise:2.0:User:department`) to where they belong (RFC 7644 §3.10)."""
+        regrouped: dict[str, Any] = {}
+        qualified: dict[str, dict[str, Any]] = {}
+        for key, item in value.items():
+            schema, rest = self.resource_type.split_urn(key) if isinstance(key, str) else (None, key)
+            if schema is None:
+                regrouped[key] = item
+            elif schema is self.resource_type.schema:
+                regrouped[rest] = item
+            else:
+                qualified.setdefault(schema.id, {})[rest] = item
+        for urn, values in qualified.items():
+            key = next((key for key in regrouped if isinstance(key, str) and key.lower() == urn.lower()), urn)
+            given = regrouped.get(key)
+            regrouped[key] = {**given, **values} if isinstance(given, Mapping) else values
+        return regrouped
 
 
 class _MultiValued(fields.List):
@@ -160,68 +236,7 @@ def keep_one_primary(elements: list[Any], preferred: Any = None) -> list[Any]:
     return elements
 
 
-# -- payload classes --------------------------------------------------------------------------------
-
-
-class _AttributesPayload(Schema):
-    """The attributes of one schema or complex attribute; `names` maps lower-cased names to the schema's spelling."""
-
-    names: ClassVar[dict[str, str]] = {}
-
-    class Meta:
-        unknown = EXCLUDE
-
-    @pre_load
-    def _canonicalize(self, data: Any, **_kwargs: Any) -> Any:
-        """Per RFC 7643 §2.1, match names case-insensitively; drop unassigned values (§2.5)."""
-        if not isinstance(data, Mapping):
-            return data
-        canonical: dict[str, Any] = {}
-        for key, value in self._regroup(data).items():
-            name = self.names.get(key.lower())
-            if name is not None and not is_empty(value):
-                canonical[name] = value
-        return canonical
-
-    def _regroup(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
-        return data
-
-    @post_load
-    def _drop_unassigned(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
-        return {key: value for key, value in data.items() if not is_empty(value)}
-
-
-class _ResourcePayload(_AttributesPayload):
-    """A whole resource: core and common attributes at the top level, each extension under its URN.
-
-    marshmallow reads dots in field names as nesting, so an extension field reads its URN (`data_key`, which
-    contains "2.0") but is named `extensionN`; `extension_urns` maps the names back.
-    """
-
-    resource_type: ClassVar[ResourceType]
-    extension_urns: ClassVar[dict[str, str]]
-
-    @post_load
-    def _restore_urns(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
-        return {self.extension_urns.get(key, key): value for key, value in data.items()}
-
-    def _regroup(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Move URN-qualified keys (`urn:…:enterprise:2.0:User:department`) to where they belong (RFC 7644 §3.10)."""
-        regrouped: dict[str, Any] = {}
-        qualified: dict[str, dict[str, Any]] = {}
-        for key, value in data.items():
-            schema, rest = self.resource_type.split_urn(key)
-            if schema is None:
-                regrouped[key] = value
-            elif schema is self.resource_type.schema:
-                regrouped[rest] = value
-            else:
-                qualified.setdefault(schema.id, {})[rest] = value
-        for urn, values in qualified.items():
-            key = next((key for key in regrouped if key.lower() == urn.lower()), urn)
-            given = regrouped.get(key)
-            regrouped[key] = {**given, **values} if isinstance(given, Mapping) else values
-        return regrouped
+# -- the fields of schemas and resource types, built once per definition -----------------------------
 
 
 def _field_for(attribute: Attribute) -> fields.Field:
@@ -232,8 +247,7 @@ def _field_for(attribute: Attribute) -> fields.Field:
 
 def _value_field(attribute: Attribute, **kwargs: Any) -> fields.Field:
     if attribute.is_complex:
-        nested = _payload_class(attribute.name, _declared_fields(attribute.sub_attributes))
-        return _Complex(nested, single=not attribute.multi_valued, **kwargs)
+        return _Complex(_declared_fields(attribute.sub_attributes), single=not attribute.multi_valued, **kwargs)
     return _SCALARS[attribute.type](**kwargs)
 
 
@@ -241,57 +255,45 @@ def _declared_fields(attributes: Iterable[Attribute]) -> dict[str, fields.Field]
     return {attribute.name: _field_for(attribute) for attribute in attributes if not attribute.read_only}
 
 
-def _payload_class(
-    name: str, declared: dict[str, fields.Field], base: type[_AttributesPayload] = _AttributesPayload
-) -> type[_AttributesPayload]:
-    payload = base.from_dict(declared, name=f"{name[:1].upper()}{name[1:]}Payload")
-    payload.names = {key.lower(): key for key in declared}
-    return payload
-
-
 _Definition = TypeVar("_Definition", ScimSchema, ResourceType)
+_Built = TypeVar("_Built", bound=_Attributes)
 
 
-def _while_alive(build: Callable[[_Definition], _AttributesPayload]) -> Callable[[_Definition], _AttributesPayload]:
-    """Keep the payload of a schema or resource type for as long as that definition lives.
+def _while_alive(build: Callable[[_Definition], _Built]) -> Callable[[_Definition], _Built]:
+    """Keep the fields of a schema or resource type for as long as that definition lives.
 
     Definitions hash by identity, and a tenant's registry brings its own (rebuilt when its extension schemas change,
-    see storage/tenant_schemas.py): the payloads of a dropped registry go with it, and no live one is evicted.
+    see storage/tenant_schemas.py): the fields of a dropped registry go with it, and no live one is evicted.
     """
-    built: weakref.WeakKeyDictionary[_Definition, _AttributesPayload] = weakref.WeakKeyDictionary()
+    built: weakref.WeakKeyDictionary[_Definition, _Built] = weakref.WeakKeyDictionary()
 
     @wraps(build)
-    def cached(definition: _Definition) -> _AttributesPayload:
-        payload = built.get(definition)
-        if payload is None:
-            payload = built[definition] = build(definition)
-        return payload
+    def cached(definition: _Definition) -> _Built:
+        attributes = built.get(definition)
+        if attributes is None:
+            attributes = built[definition] = build(definition)
+        return attributes
 
     return cached
 
 
 @_while_alive
-def _schema_payload(schema: ScimSchema) -> _AttributesPayload:
-    return _payload_class(schema.name or "Extension", _declared_fields(schema.attributes))()
+def _schema_attributes(schema: ScimSchema) -> _Attributes:
+    return _Attributes(_declared_fields(schema.attributes))
 
 
-_COMMON_PAYLOAD = _payload_class("Common", _declared_fields(COMMON_ATTRIBUTES))()
+_COMMON_ATTRIBUTES = _Attributes(_declared_fields(COMMON_ATTRIBUTES))
 
 
 @_while_alive
-def _resource_payload(resource_type: ResourceType) -> _AttributesPayload:
-    """The payload of a whole resource; a group's `members` is left to `parse_members` (never in the document)."""
+def _resource_attributes(resource_type: ResourceType) -> _Resource:
+    """A whole resource's fields; a group's `members` is left to `parse_members` (never in the document)."""
     attributes = (*COMMON_ATTRIBUTES, *resource_type.schema.attributes)
-    declared = _declared_fields(attribute for attribute in attributes if attribute.name != "members")
-    extension_urns = {f"extension{index}": schema.id for index, schema in enumerate(resource_type.schemas[1:])}
-    for index, schema in enumerate(resource_type.schemas[1:]):
-        declared[f"extension{index}"] = fields.Nested(type(_schema_payload(schema)), data_key=schema.id)
-    payload = _payload_class(resource_type.name, declared, _ResourcePayload)
-    payload.names = {extension_urns.get(key, key).lower(): extension_urns.get(key, key) for key in declared}
-    # A proxy: a strong reference from the cached payload would keep its resource type, the cache's key, alive.
-    payload.resource_type = weakref.proxy(resource_type)
-    payload.extension_urns = extension_urns
-    return payload()
+    declared: dict[str, fields.Field] = _declared_fields(
+        attribute for attribute in attributes if attribute.name != "members")
+    for schema in resource_type.schemas[1:]:
+        declared[schema.id] = _schema_attributes(schema)
+    return _Resource(declared, resource_type)
 
 
 # -- errors -----------------------------------------------------------------------------------------
@@ -358,7 +360,7 @@ def parse_resource(body: Any, resource_type: ResourceType) -> ParsedResource:
         raise InvalidSyntax("The request body must be a JSON object.")
     _check_schemas(lookup(body, "schemas"))
     try:
-        document = _resource_payload(resource_type).load(body)
+        document = _resource_attributes(resource_type).deserialize(body)
     except ValidationError as error:
         raise _invalid(error) from error
     password = document.pop("password", None)
@@ -413,9 +415,9 @@ def coerce_value(ref: AttrRef, value: Any) -> Any:
 
 
 def _bound_field(ref: AttrRef) -> fields.Field:
-    payload = _schema_payload(ref.schema) if ref.schema else _COMMON_PAYLOAD
-    field = payload.fields[ref.attribute.name]
+    attributes = _schema_attributes(ref.schema) if ref.schema else _COMMON_ATTRIBUTES
+    field = attributes.fields[ref.attribute.name]
     if ref.sub_attribute is None:
         return field
     nested = field.inner if isinstance(field, fields.List) else field
-    return nested.schema.fields[ref.sub_attribute.name]
+    return nested.fields[ref.sub_attribute.name]

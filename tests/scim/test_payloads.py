@@ -195,6 +195,38 @@ def test_a_missing_required_attribute_is_invalid_value(body: dict[str, Any], res
         document(body, resource_type)
 
 
+REQUIRED_URN = "urn:example:params:scim:schemas:extension:required:2.0:User"
+REQUIRED_USER = DEFAULT_REGISTRY.with_extensions([("User", Schema.from_dict({
+    "id": REQUIRED_URN,
+    "name": "Required",
+    "attributes": [
+        {"name": "costCenter", "type": "string", "required": True},
+        {"name": "badges", "type": "complex", "multiValued": True, "subAttributes": [
+            {"name": "label", "type": "string", "required": True}, {"name": "level", "type": "integer"}]},
+    ],
+}))]).by_name("User")
+
+
+@pytest.mark.parametrize(
+    ("extension", "attribute"),
+    [
+        ({"badges": [{"label": "a"}]}, f"{REQUIRED_URN}:costCenter"),
+        ({"costCenter": "", "badges": [{"label": "a"}]}, f"{REQUIRED_URN}:costCenter"),
+        ({"costCenter": "c", "badges": [{"label": "a"}, {"level": 2}]}, f"{REQUIRED_URN}:badges[1].label"),
+    ],
+)
+def test_required_attributes_of_an_extension_and_its_complex_values_are_checked(
+    extension: dict[str, Any], attribute: str
+):
+    """A tenant's schema may make attributes and sub-attributes required (RFC 7643 §7): each level is checked."""
+    with pytest.raises(InvalidValue) as raised:
+        document({"userName": "ann", REQUIRED_URN: extension}, REQUIRED_USER)
+    assert raised.value.detail == f"Attribute '{attribute}' is required."
+    given = {"costCenter": "c", "badges": [{"LABEL": "a", "level": 2}]}
+    assert document({"userName": "ann", REQUIRED_URN: given}, REQUIRED_USER)[REQUIRED_URN] == {
+        "costCenter": "c", "badges": [{"label": "a", "level": 2}]}
+
+
 def test_extension_attributes_may_be_nested_under_the_urn_or_urn_qualified_at_the_top_level():
     """RFC 7644 §3.10: `urn:…:enterprise:2.0:User:department` names the extension attribute; both forms merge."""
     body = {
