@@ -324,7 +324,7 @@ class ResourceType:
     schema: Schema
     extensions: tuple[tuple[Schema, bool], ...] = field(default=())
 
-    @property
+    @cached_property
     def schemas(self) -> tuple[Schema, ...]:
         return (self.schema, *(schema for schema, _required in self.extensions))
 
@@ -372,9 +372,20 @@ class ResourceType:
 
     def resolve_path(self, path: str) -> AttrRef | None:
         """Resolve `attr`, `attr.sub`, or `urn:…:attr.sub` (no value filter) to an AttrRef."""
-        schema, rest = self.split_urn(path)
-        name, _, sub = rest.partition(".")
-        return self.resolve(name, sub or None, schema.id if schema else None)
+        key = path.lower()  # names are case-insensitive (RFC 7643 §2.1), so is the answer
+        ref = self._resolved.get(key)
+        if ref is None:
+            schema, rest = self.split_urn(path)
+            name, _, sub = rest.partition(".")
+            ref = self.resolve(name, sub or None, schema.id if schema else None)
+            if ref is not None:  # only paths the schemas define are kept: a client's typos do not grow the cache
+                self._resolved[key] = ref
+        return ref
+
+    @cached_property
+    def _resolved(self) -> dict[str, AttrRef]:
+        """resolve_path's answers: every request diffs, filters or projects by a handful of the same paths."""
+        return {}
 
     @staticmethod
     def _with_sub(schema: Schema | None, attribute: Attribute, sub_attr: str | None) -> AttrRef | None:
