@@ -108,14 +108,15 @@ def load(url: str, data: Path) -> tuple[str, dict[str, str]]:
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """gunicorn with the production config on a free port; yields (base URL, master PID); stops it by PID."""
+def gunicorn(app_spec: str, env: dict[str, str], root: Path = ROOT) -> Iterator[tuple[str, int]]:
+    """gunicorn with the production config on a free port, serving the code of the checkout at `root`; yields
+    (base URL, master PID); stops it by PID."""
     port = free_port()
     environment = {**os.environ, **env, "SCIM_BIND": f"127.0.0.1:{port}", "SCIM_WORKERS": "2",
-                   "SCIM_ACCESS_LOG": "", "SCIM_LOG_LEVEL": "warning"}
+                   "SCIM_ACCESS_LOG": "", "SCIM_LOG_LEVEL": "warning", "PYTHONPATH": str(root)}
     process = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), "-c", "python:app.gunicorn_config", app_spec],
-        cwd=ROOT, env=environment, start_new_session=True,
+        cwd=root, env=environment, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
