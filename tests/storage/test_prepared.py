@@ -93,7 +93,8 @@ def test_each_set_of_written_columns_and_fixed_values_is_compiled_right(engine: 
 
 
 def test_driver_errors_are_sqlalchemy_errors(engine: Engine) -> None:
-    """A duplicate key is an IntegrityError, as code written against SQLAlchemy expects; the write is not there."""
+    """A duplicate key is an IntegrityError, as code written against SQLAlchemy expects; the write is not there, and
+    the connection's next statements run (on PostgreSQL on the same kept cursor as the failed ones)."""
     tenant_id = _tenant(engine)
     add = Prepared(insert(users_table))
     with engine.begin() as connection:
@@ -105,7 +106,20 @@ def test_driver_errors_are_sqlalchemy_errors(engine: Engine) -> None:
         with pytest.raises(IntegrityError):
             add.run_many(connection, [_user(tenant_id, "u3", "Cy"), _user(tenant_id, "u3", "Di")])
         connection.rollback()
-        assert connection.execute(select(func.count()).select_from(users_table)).scalar_one() == 1
+        assert Prepared(select(func.count()).select_from(users_table)).first(connection, {}) == (1,)
+
+
+def test_a_result_left_unread_does_not_disturb_the_next_statement(engine: Engine) -> None:
+    """`first` reads one row of many; the next statement on the connection gets its own rows."""
+    tenant_id = _tenant(engine)
+    with engine.begin() as connection:
+        Prepared(insert(users_table)).run_many(connection, [_user(tenant_id, f"u{n}", f"U{n}") for n in range(5)])
+    names = Prepared(select(users_table.c.user_name).order_by(users_table.c.id))
+    one = Prepared(select(users_table.c.user_name).where(users_table.c.id == bindparam("user_id")))
+    with engine.connect() as connection:
+        assert names.first(connection, {}) == ("U0",)
+        assert one.first(connection, {"user_id": "u3"}) == ("U3",)
+        assert names.all(connection, {})[-1] == ("U4",)
 
 
 def test_what_it_cannot_run_faithfully_is_refused(engine: Engine) -> None:
