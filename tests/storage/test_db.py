@@ -153,7 +153,9 @@ def test_the_wal_stays_bounded_while_writers_and_readers_keep_coming(
 ) -> None:
     """Two writers commit back to back while a reader keeps reading, as two busy workers do: the checkpoint runs
     before the next writer can commit, so it copies the whole log back and the log starts over. (Run after the
-    queue was released, it raced the other writer's commits and the WAL grew with every write, here to 12 MB.)"""
+    queue was released, it raced the other writer's commits and the WAL grew with every write: here to 38 MB, against
+    0.6-1.5 MB with the tail, two CPU hogs running. With 500 writes each the two were 5 MB and up to 4 MB on a loaded
+    CI machine: too close to tell apart.)"""
     monkeypatch.setattr(db, "CHECKPOINT_EVERY", 20)
     database = tmp_path / "busy.db"
     engine = make_engine(f"sqlite:///{database}")
@@ -164,7 +166,7 @@ def test_the_wal_stays_bounded_while_writers_and_readers_keep_coming(
 
     def write(name: str) -> None:
         try:
-            for _ in range(500):
+            for _ in range(1_500):
                 with write_transaction(engine) as connection:
                     connection.execute(text("INSERT INTO log VALUES (:blob)"), {"blob": name * 4_000})
         except BaseException as error:  # reported by the assertion below
@@ -188,5 +190,5 @@ def test_the_wal_stays_bounded_while_writers_and_readers_keep_coming(
     wal = Path(f"{database}-wal").stat().st_size
     engine.dispose()
     assert not errors
-    assert rows(engine).count("a" * 4_000) == 500
-    assert wal < 4_000_000, f"WAL at {wal:,} bytes after 1,000 writes of 4 KB"
+    assert rows(engine).count("a" * 4_000) == 1_500
+    assert wal < 8_000_000, f"WAL at {wal:,} bytes after 3,000 writes of 4 KB"
