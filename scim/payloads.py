@@ -382,7 +382,7 @@ def parse_members(value: Any) -> list[dict[str, str]]:
     """A `members` value → [{"value": id, "type"?: …}] (RFC 7643 §4.2): each member is an object whose `value` is
     the id, a non-empty string; `display` (readOnly) and `$ref` are dropped. A single object is a list of one.
 
-    Checked by hand rather than by the payload classes: Okta pushes ~1,000 members at a time, and only two
+    Checked by hand rather than by the attribute fields: Okta pushes ~1,000 members at a time, and only two
     sub-attributes are kept.
     """
     given = [] if value is None else value if isinstance(value, list) else [value]
