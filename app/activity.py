@@ -18,7 +18,6 @@ request failed): that is logged and never replaces the error the client gets.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +52,7 @@ def created(resource_type: ResourceType, stored: Any, parsed: ParsedResource) ->
     """POST (RFC 7644 §3.3): `user.created` / `group.created`, with the members the group really got."""
     members = None
     if parsed.members:
-        added = events.members_among(database.reader(), _tenant_id(), stored.id, None)
-        members = events.MemberDelta(added=added, skipped=stored.skipped_members)
+        members = events.MemberDelta(added=stored.added_members, skipped=stored.skipped_members)
     changes = events.changes_on_create(resource_type, stored.doc, parsed.password is not None, members)
     _record(resource_type, stored.id, changes, 201)
 
@@ -66,47 +64,31 @@ def deleted(resource_type_name: str, resource_id: str) -> None:
 
 @dataclass(frozen=True)
 class Update:
-    """A PUT or PATCH under way: the resource as it was (and the members it could change), to diff it after."""
+    """A PUT or PATCH under way: the resource as it was, to diff it after, and whether it writes a group's members."""
 
     resource_type: ResourceType
     before: Any
     password_set: bool
-    member_scope: Collection[str] | None = None  # the member ids looked at; None: the whole membership
-    members_before: set[str] | None = None  # None: the write does not touch the membership
+    writes_members: bool = False
 
     def record(self, stored: Any) -> None:
-        """Stage the events of the write that produced `stored` (a user's is one, a group's one per change)."""
+        """Stage the events of the write that produced `stored` (a user's is one, a group's one per change); a
+        group's member delta is what its write reports (storage.groups: the rows really inserted and deleted)."""
         members = None
-        if self.members_before is not None:
-            after = events.members_among(database.reader(), _tenant_id(), stored.id, self.member_scope)
-            members = events.MemberDelta(after - self.members_before, self.members_before - after,
-                                         stored.skipped_members)
+        if self.writes_members:
+            members = events.MemberDelta(stored.added_members, stored.removed_members, stored.skipped_members)
         changes = events.changes_on_update(self.resource_type, self.before.doc, stored.doc, self.password_set, members)
         _record(self.resource_type, stored.id, changes, 200)
 
 
 def patching(resource_type: ResourceType, current: Any, operations: Patch) -> Update:
-    """Before a PATCH (RFC 7644 §3.5.2): remember the members its steps name, or all of them if a step clears."""
-    steps = operations.member_steps
-    if not steps:
-        return Update(resource_type, current, operations.password is not None)
-    clears = any(step.action == "clear" for step in steps)
-    scope = None if clears else {member_id for step in steps for member_id in step.ids}
-    return _watching_members(resource_type, current, operations.password is not None, scope)
+    """Before a PATCH (RFC 7644 §3.5.2)."""
+    return Update(resource_type, current, operations.password is not None, bool(operations.member_steps))
 
 
 def replacing(resource_type: ResourceType, current: Any, parsed: ParsedResource) -> Update:
     """Before a PUT (RFC 7644 §3.5.1): given `members` replace the whole membership."""
-    if parsed.members is None:
-        return Update(resource_type, current, parsed.password is not None)
-    return _watching_members(resource_type, current, parsed.password is not None, None)
-
-
-def _watching_members(
-    resource_type: ResourceType, current: Any, password_set: bool, scope: Collection[str] | None
-) -> Update:
-    before = events.members_among(database.reader(), _tenant_id(), current.id, scope)
-    return Update(resource_type, current, password_set, scope, before)
+    return Update(resource_type, current, parsed.password is not None, parsed.members is not None)
 
 
 def _record(resource_type: ResourceType, resource_id: str, changes: list[events.Change], status: int) -> None:

@@ -32,8 +32,7 @@ from scim.errors import InvalidValue
 from scim.schemas import USER, Attribute, ResourceType
 from storage.db import connection_of, dialect
 from storage.documents import timestamp
-from storage.groups import CHUNK
-from storage.models import Event, GroupMember, Tenant, events_table, utcnow
+from storage.models import Event, Tenant, events_table, utcnow
 from storage.prepared import Prepared
 
 # -- event kinds ----------------------------------------------------------------------------------------------------
@@ -208,23 +207,6 @@ def _redact_subs(attribute: Attribute, value: Any) -> Any:
         return value
     return [{key: REDACTED if key.lower() in hidden else item for key, item in element.items()}
             if isinstance(element, Mapping) else element for element in value]
-
-
-def members_among(
-    session: Session | Connection, tenant_id: int, group_id: str, ids: Collection[str] | None
-) -> set[str]:
-    """Which of `ids` (None: any user) are members of the group now; read before and after a write for its delta.
-
-    With ids it costs O(k) index lookups, so a PATCH adding k members stays O(k) whatever the group's size.
-    """
-    query = select(GroupMember.member_id).where(GroupMember.tenant_id == tenant_id, GroupMember.group_id == group_id)
-    if ids is None:
-        return set(session.scalars(query))
-    listed = sorted(ids)
-    found: set[str] = set()
-    for start in range(0, len(listed), CHUNK):
-        found.update(session.scalars(query.where(GroupMember.member_id.in_(listed[start:start + CHUNK]))))
-    return found
 
 
 # -- writing --------------------------------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ other's members (no read-modify-write of a member list). Decisions:
   `displayName` cannot be undone, and Okta's AIW PUT always carries the full list. `"members": []` clears.
 - Version and lastModified change when the document or the membership changes; a request that changes nothing
   (adding a present member, removing an absent one) leaves both as they are.
+- A write says what it changed: `StoredGroup.added_members` and `removed_members` are the rows its INSERTs and
+  DELETEs really wrote, read back with RETURNING (for the activity log), so no read of the membership before and
+  after is needed.
 - A taken displayName is a `Uniqueness` error that, on PostgreSQL, aborts the caller's transaction (as in
   storage/users.py: the caller rolls back, or wrote in a savepoint of its own).
 - `replace` and `patch` expect `current` from `get(..., for_update=True)` in the same transaction: on PostgreSQL
@@ -42,7 +45,7 @@ from scim.search import SearchParams
 from scim.versions import etag, if_match_ok
 from storage import documents, query
 from storage.db import dialect
-from storage.models import Group, GroupMember, User, utcnow
+from storage.models import Group, GroupMember, User, group_members_table, utcnow
 
 _log = logging.getLogger(__name__)
 
@@ -55,7 +58,8 @@ _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 @dataclasses.dataclass(frozen=True)
 class StoredGroup:
-    """A group row; `skipped_members` are the member ids the write that produced it did not store."""
+    """A group row. The write that produced it added `added_members`, removed `removed_members` and did not store
+    `skipped_members` (not users of the tenant)."""
 
     id: str
     doc: dict[str, Any]
@@ -63,6 +67,8 @@ class StoredGroup:
     last_modified: datetime
     version: int
     skipped_members: tuple[str, ...] = ()
+    added_members: tuple[str, ...] = ()
+    removed_members: tuple[str, ...] = ()
 
     @property
     def etag(self) -> str:
@@ -127,9 +133,13 @@ def _tenant_users(session: Session | Connection, tenant_id: int, ids: Sequence[s
     return set(session.scalars(query))
 
 
-def _add(session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]) -> tuple[int, list[str]]:
-    """Add members (RFC 7644 §3.5.2.1: add appends); returns (rows inserted, ids that are not users of the tenant)."""
-    inserted, skipped = 0, []
+def _add(
+    session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Add members (RFC 7644 §3.5.2.1: add appends); returns (ids added, ids that are not users of the tenant). An id
+    already a member is neither: RETURNING lists only the rows the INSERT wrote."""
+    added: list[str] = []
+    skipped: list[str] = []
     insert_ignoring = _INSERTS[dialect(session)]
     for chunk in _chunks(ids):
         known = _tenant_users(session, tenant_id, chunk)
@@ -137,20 +147,23 @@ def _add(session: Session | Connection, tenant_id: int, group_id: str, ids: Sequ
         rows = [{"group_id": group_id, "member_id": member_id, "tenant_id": tenant_id}
                 for member_id in chunk if member_id in known]
         if rows:
-            # rowcount of an INSERT is kept only on request (psycopg closes the cursor): it counts new members.
-            statement = insert_ignoring(GroupMember).values(rows).on_conflict_do_nothing()
-            inserted += session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
-    return inserted, skipped
+            statement = (insert_ignoring(group_members_table).values(rows).on_conflict_do_nothing()
+                         .returning(group_members_table.c.member_id))
+            added += session.execute(statement).scalars()
+    return added, skipped
 
 
-def _remove(session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]) -> int:
-    """Remove the listed members (RFC 7644 §3.5.2.2); ids that are not members are ignored. Returns rows deleted."""
-    removed = 0
+def _remove(session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]) -> list[str]:
+    """Remove the listed members (RFC 7644 §3.5.2.2); ids that are not members are ignored. Returns the ids removed."""
+    members = group_members_table.c
+    removed: list[str] = []
     for chunk in _chunks(ids):
         removed += session.execute(
-            delete(GroupMember).where(GroupMember.tenant_id == tenant_id, GroupMember.group_id == group_id,
-                                      _among(session, GroupMember.member_id, chunk))
-        ).rowcount
+            delete(group_members_table)
+            .where(members.tenant_id == tenant_id, members.group_id == group_id,
+                   _among(session, members.member_id, chunk))
+            .returning(members.member_id)
+        ).scalars()
     return removed
 
 
@@ -159,15 +172,22 @@ def _member_ids(session: Session | Connection, tenant_id: int, group_id: str) ->
     return set(session.scalars(query))
 
 
-def _set_members(
-    session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]
-) -> tuple[bool, list[str]]:
-    """Make the membership exactly `ids` by deltas against the table; returns (changed, skipped ids)."""
+@dataclasses.dataclass(frozen=True)
+class _Delta:
+    """What a write did to a membership."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+
+def _set_members(session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]) -> _Delta:
+    """Make the membership exactly `ids` by deltas against the table."""
     current = _member_ids(session, tenant_id, group_id)
     wanted = set(ids)
     removed = _remove(session, tenant_id, group_id, sorted(current - wanted))
     added, skipped = _add(session, tenant_id, group_id, [member_id for member_id in ids if member_id not in current])
-    return bool(removed or added), skipped
+    return _Delta(tuple(added), tuple(removed), tuple(skipped))
 
 
 def _net_steps(steps: Iterable[MemberStep]) -> tuple[bool, list[str], list[str]]:
@@ -185,16 +205,14 @@ def _net_steps(steps: Iterable[MemberStep]) -> tuple[bool, list[str], list[str]]
     return cleared, adds, [member_id for member_id, added in last.items() if not added]
 
 
-def _apply_steps(
-    session: Session | Connection, tenant_id: int, group_id: str, steps: Sequence[MemberStep]
-) -> tuple[bool, list[str]]:
+def _apply_steps(session: Session | Connection, tenant_id: int, group_id: str, steps: Sequence[MemberStep]) -> _Delta:
     """PATCH membership steps as deltas; a "clear" (remove all, or replace) becomes a delta against the table too."""
     cleared, adds, removes = _net_steps(steps)
     if cleared:
         return _set_members(session, tenant_id, group_id, adds)
     removed = _remove(session, tenant_id, group_id, removes)
     added, skipped = _add(session, tenant_id, group_id, adds)
-    return bool(removed or added), skipped
+    return _Delta(tuple(added), tuple(removed), tuple(skipped))
 
 
 def _user_members(members: Sequence[Mapping[str, str]]) -> tuple[list[str], list[str]]:
@@ -227,8 +245,9 @@ def create(session: Session | Connection, tenant_id: int, group_id: str, parsed:
     except IntegrityError as error:
         raise _taken(parsed.document["displayName"]) from error
     ids, skipped = _user_members(parsed.members or ())
-    skipped += _add(session, tenant_id, group_id, ids)[1]
-    return StoredGroup(group_id, values["doc"], now, now, 1, _report(tenant_id, group_id, skipped))
+    added, missing = _add(session, tenant_id, group_id, ids)
+    return StoredGroup(group_id, values["doc"], now, now, 1, _report(tenant_id, group_id, skipped + missing),
+                       tuple(added))
 
 
 def get(session: Session | Connection, tenant_id: int, group_id: str, *, for_update: bool = False) -> StoredGroup:
@@ -250,27 +269,27 @@ def check_version(current: StoredGroup, if_match: str | None) -> None:
 def replace(session: Session | Connection, tenant_id: int, current: StoredGroup, parsed: ParsedResource) -> StoredGroup:
     """PUT (RFC 7644 §3.5.1): the document is replaced; given `members` become the membership by deltas against
     the table, and a body without `members` keeps them (see the module docstring)."""
-    changed, skipped = False, []
+    delta = _Delta()
     if parsed.members is not None:
         ids, skipped = _user_members(parsed.members)
-        changed, missing = _set_members(session, tenant_id, current.id, ids)
-        skipped += missing
-    return _save(session, tenant_id, current, parsed.document, changed, _report(tenant_id, current.id, skipped))
+        delta = _set_members(session, tenant_id, current.id, ids)
+        delta = dataclasses.replace(delta, skipped=(*skipped, *delta.skipped))
+    return _save(session, tenant_id, current, parsed.document, delta)
 
 
 def patch(session: Session | Connection, tenant_id: int, current: StoredGroup, operations: Patch) -> StoredGroup:
     """PATCH (RFC 7644 §3.5.2): document operations on the locked document, membership steps as deltas."""
     doc = apply(operations, current.doc)
-    changed, skipped = _apply_steps(session, tenant_id, current.id, operations.member_steps)
-    return _save(session, tenant_id, current, doc, changed, _report(tenant_id, current.id, skipped))
+    delta = _apply_steps(session, tenant_id, current.id, operations.member_steps)
+    return _save(session, tenant_id, current, doc, delta)
 
 
 def _save(
-    session: Session | Connection, tenant_id: int, current: StoredGroup, doc: Mapping[str, Any], members_changed: bool,
-    skipped: tuple[str, ...],
+    session: Session | Connection, tenant_id: int, current: StoredGroup, doc: Mapping[str, Any], delta: _Delta
 ) -> StoredGroup:
     """Write the document if it changed and bump version and lastModified if anything changed."""
-    if doc == current.doc and not members_changed:
+    skipped = _report(tenant_id, current.id, delta.skipped)
+    if doc == current.doc and not (delta.added or delta.removed):
         return dataclasses.replace(current, skipped_members=skipped)
     now = utcnow()
     values: dict[str, Any] = {"last_modified": now, "version": Group.version + 1}
@@ -284,7 +303,7 @@ def _save(
         version = session.execute(statement).scalar_one()
     except IntegrityError as error:
         raise _taken(doc["displayName"]) from error
-    return StoredGroup(current.id, dict(doc), current.created, now, version, skipped)
+    return StoredGroup(current.id, dict(doc), current.created, now, version, skipped, delta.added, delta.removed)
 
 
 def remove(session: Session | Connection, tenant_id: int, group_id: str) -> None:

@@ -155,7 +155,7 @@ def test_group_events_come_from_the_requests(app: Flask, client: FlaskClient, au
         {"op": "add", "path": "members", "value": [{"value": bob}, {"value": ann}]}))
     assert response.status_code == 204
     response = client.patch(group_url, headers=auth, json=operations(
-        {"op": "remove", "path": f'members[value eq "{ann}"]'}))
+        {"op": "remove", "path": f'members[value eq "{ann}"]'}, {"op": "remove", "path": f'members[value eq "{eve}"]'}))
     assert response.status_code == 204
     put = {"schemas": [GROUP_URN], "displayName": "Platform", "members": [{"value": eve}]}
     assert client.put(group_url, headers=auth, json=put).status_code == 200
@@ -171,7 +171,7 @@ def test_group_events_come_from_the_requests(app: Flask, client: FlaskClient, au
                            "members": {"added": {"ids": [ann], "count": 1}, "skipped": {"ids": ["ghost"], "count": 1}}}
     assert log[1].diff == {"displayName": {"old": "Engineering", "new": "Platform"}}
     assert log[2].diff == {"members": {"added": {"ids": [bob], "count": 1}}}  # ann was a member already
-    assert log[3].diff == {"members": {"removed": {"ids": [ann], "count": 1}}}
+    assert log[3].diff == {"members": {"removed": {"ids": [ann], "count": 1}}}  # eve was no member
     assert log[4].diff == {"members": {"added": {"ids": [eve], "count": 1}}}
     assert log[5].diff == {"members": {"removed": {"ids": [bob], "count": 1}}}
 
