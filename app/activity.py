@@ -140,7 +140,3 @@ def _origin() -> events.Origin:
         client_ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent"),
     )
-
-
-def _tenant_id() -> int:
-    return g.principal.tenant_id
