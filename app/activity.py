@@ -50,9 +50,7 @@ def record_change(
 
 def created(resource_type: ResourceType, stored: Any, parsed: ParsedResource) -> None:
     """POST (RFC 7644 §3.3): `user.created` / `group.created`, with the members the group really got."""
-    members = None
-    if parsed.members:
-        members = events.MemberDelta(added=stored.added_members, skipped=stored.skipped_members)
+    members = stored.member_delta if parsed.members else None
     changes = events.changes_on_create(resource_type, stored.doc, parsed.password is not None, members)
     _record(resource_type, stored.id, changes, 201)
 
@@ -74,9 +72,7 @@ class Update:
     def record(self, stored: Any) -> None:
         """Stage the events of the write that produced `stored` (a user's is one, a group's one per change); a
         group's member delta is what its write reports (storage.groups: the rows really inserted and deleted)."""
-        members = None
-        if self.writes_members:
-            members = events.MemberDelta(stored.added_members, stored.removed_members, stored.skipped_members)
+        members = stored.member_delta if self.writes_members else None
         changes = events.changes_on_update(self.resource_type, self.before.doc, stored.doc, self.password_set, members)
         _record(self.resource_type, stored.id, changes, 200)
 

@@ -32,6 +32,7 @@ from scim.errors import InvalidValue
 from scim.schemas import USER, Attribute, ResourceType
 from storage.db import connection_of, dialect
 from storage.documents import timestamp
+from storage.groups import MemberDelta
 from storage.models import Event, Tenant, events_table, utcnow
 from storage.prepared import Prepared
 
@@ -77,15 +78,6 @@ class Change:
 
     kind: str
     diff: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class MemberDelta:
-    """The members a write really added and removed, and the ids it skipped (not users of the tenant)."""
-
-    added: Collection[str] = ()
-    removed: Collection[str] = ()
-    skipped: Collection[str] = ()
 
 
 # -- kinds and diffs ------------------------------------------------------------------------------------------------

@@ -6,16 +6,15 @@ other's members (no read-modify-write of a member list). Decisions:
 
 - Members are users of the same tenant. A member whose id is not such a user, or whose `type` is not "User" (this
   server does not nest groups), is skipped: the other members of the request are applied, the skipped ids are
-  logged as a WARNING and returned in `StoredGroup.skipped_members` for the caller to record. Okta does not retry
+  logged as a WARNING and returned in `StoredGroup.member_delta.skipped` for the caller to record. Okta does not retry
   a 400, so failing the whole request would lose the known members with the unknown one.
 - A PUT without `members` keeps the current members. RFC 7644 §3.5.1 lets a server treat an omitted readWrite
   attribute as "not asserted" (it MAY clear it); clearing a group of 100k members because a client sent only
   `displayName` cannot be undone, and Okta's AIW PUT always carries the full list. `"members": []` clears.
 - Version and lastModified change when the document or the membership changes; a request that changes nothing
   (adding a present member, removing an absent one) leaves both as they are.
-- A write says what it changed: `StoredGroup.added_members` and `removed_members` are the rows its INSERTs and
-  DELETEs really wrote, read back with RETURNING (for the activity log), so no read of the membership before and
-  after is needed.
+- A write says what it changed: `StoredGroup.member_delta` holds the rows its INSERTs and DELETEs really wrote,
+  read back with RETURNING (for the activity log), so no read of the membership before and after is needed.
 - A taken displayName is a `Uniqueness` error that, on PostgreSQL, aborts the caller's transaction (as in
   storage/users.py: the caller rolls back, or wrote in a savepoint of its own).
 - `replace` and `patch` expect `current` from `get(..., for_update=True)` in the same transaction: on PostgreSQL
@@ -57,18 +56,25 @@ _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 @dataclasses.dataclass(frozen=True)
+class MemberDelta:
+    """What a write did to a group's membership: the member ids it really added and removed, and those it skipped
+    (not users of the tenant; groups do not nest)."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class StoredGroup:
-    """A group row. The write that produced it added `added_members`, removed `removed_members` and did not store
-    `skipped_members` (not users of the tenant)."""
+    """A group row, with what the write that produced it did to its membership."""
 
     id: str
     doc: dict[str, Any]
     created: datetime
     last_modified: datetime
     version: int
-    skipped_members: tuple[str, ...] = ()
-    added_members: tuple[str, ...] = ()
-    removed_members: tuple[str, ...] = ()
+    member_delta: MemberDelta = MemberDelta()
 
     @property
     def etag(self) -> str:
@@ -172,22 +178,13 @@ def _member_ids(session: Session | Connection, tenant_id: int, group_id: str) ->
     return set(session.scalars(query))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Delta:
-    """What a write did to a membership."""
-
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()
-
-
-def _set_members(session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]) -> _Delta:
+def _set_members(session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]) -> MemberDelta:
     """Make the membership exactly `ids` by deltas against the table."""
     current = _member_ids(session, tenant_id, group_id)
     wanted = set(ids)
     removed = _remove(session, tenant_id, group_id, sorted(current - wanted))
     added, skipped = _add(session, tenant_id, group_id, [member_id for member_id in ids if member_id not in current])
-    return _Delta(tuple(added), tuple(removed), tuple(skipped))
+    return MemberDelta(tuple(added), tuple(removed), tuple(skipped))
 
 
 def _net_steps(steps: Iterable[MemberStep]) -> tuple[bool, list[str], list[str]]:
@@ -205,14 +202,16 @@ def _net_steps(steps: Iterable[MemberStep]) -> tuple[bool, list[str], list[str]]
     return cleared, adds, [member_id for member_id, added in last.items() if not added]
 
 
-def _apply_steps(session: Session | Connection, tenant_id: int, group_id: str, steps: Sequence[MemberStep]) -> _Delta:
+def _apply_steps(
+    session: Session | Connection, tenant_id: int, group_id: str, steps: Sequence[MemberStep]
+) -> MemberDelta:
     """PATCH membership steps as deltas; a "clear" (remove all, or replace) becomes a delta against the table too."""
     cleared, adds, removes = _net_steps(steps)
     if cleared:
         return _set_members(session, tenant_id, group_id, adds)
     removed = _remove(session, tenant_id, group_id, removes)
     added, skipped = _add(session, tenant_id, group_id, adds)
-    return _Delta(tuple(added), tuple(removed), tuple(skipped))
+    return MemberDelta(tuple(added), tuple(removed), tuple(skipped))
 
 
 def _user_members(members: Sequence[Mapping[str, str]]) -> tuple[list[str], list[str]]:
@@ -246,8 +245,8 @@ def create(session: Session | Connection, tenant_id: int, group_id: str, parsed:
         raise _taken(parsed.document["displayName"]) from error
     ids, skipped = _user_members(parsed.members or ())
     added, missing = _add(session, tenant_id, group_id, ids)
-    return StoredGroup(group_id, values["doc"], now, now, 1, _report(tenant_id, group_id, skipped + missing),
-                       tuple(added))
+    delta = MemberDelta(added=tuple(added), skipped=_report(tenant_id, group_id, skipped + missing))
+    return StoredGroup(group_id, values["doc"], now, now, 1, delta)
 
 
 def get(session: Session | Connection, tenant_id: int, group_id: str, *, for_update: bool = False) -> StoredGroup:
@@ -269,7 +268,7 @@ def check_version(current: StoredGroup, if_match: str | None) -> None:
 def replace(session: Session | Connection, tenant_id: int, current: StoredGroup, parsed: ParsedResource) -> StoredGroup:
     """PUT (RFC 7644 §3.5.1): the document is replaced; given `members` become the membership by deltas against
     the table, and a body without `members` keeps them (see the module docstring)."""
-    delta = _Delta()
+    delta = MemberDelta()
     if parsed.members is not None:
         ids, skipped = _user_members(parsed.members)
         delta = _set_members(session, tenant_id, current.id, ids)
@@ -285,12 +284,12 @@ def patch(session: Session | Connection, tenant_id: int, current: StoredGroup, o
 
 
 def _save(
-    session: Session | Connection, tenant_id: int, current: StoredGroup, doc: Mapping[str, Any], delta: _Delta
+    session: Session | Connection, tenant_id: int, current: StoredGroup, doc: Mapping[str, Any], delta: MemberDelta
 ) -> StoredGroup:
     """Write the document if it changed and bump version and lastModified if anything changed."""
-    skipped = _report(tenant_id, current.id, delta.skipped)
+    delta = dataclasses.replace(delta, skipped=_report(tenant_id, current.id, delta.skipped))
     if doc == current.doc and not (delta.added or delta.removed):
-        return dataclasses.replace(current, skipped_members=skipped)
+        return dataclasses.replace(current, member_delta=delta)
     now = utcnow()
     values: dict[str, Any] = {"last_modified": now, "version": Group.version + 1}
     if doc != current.doc:
@@ -303,7 +302,7 @@ def _save(
         version = session.execute(statement).scalar_one()
     except IntegrityError as error:
         raise _taken(doc["displayName"]) from error
-    return StoredGroup(current.id, dict(doc), current.created, now, version, skipped, delta.added, delta.removed)
+    return StoredGroup(current.id, dict(doc), current.created, now, version, delta)
 
 
 def remove(session: Session | Connection, tenant_id: int, group_id: str) -> None:

@@ -127,7 +127,7 @@ def test_create_stores_users_of_the_tenant_and_skips_the_rest(
             {"value": known[0], "type": "user"},
         ])
     assert sorted(member_ids(session, tenant_id, group)) == sorted(known)
-    assert sorted(group.skipped_members) == sorted(["no-such-user", foreign[0], nested.id])
+    assert sorted(group.member_delta.skipped) == sorted(["no-such-user", foreign[0], nested.id])
     assert group.version == 1
     message = caplog.records[-1].getMessage()
     assert f"tenant {tenant_id}" in message and group.id in message and "no-such-user" in message
@@ -139,7 +139,7 @@ def test_the_warning_names_at_most_100_skipped_ids_and_the_result_has_them_all(
     ghosts = [f"ghost-{index}" for index in range(150)]
     with caplog.at_level(logging.WARNING, logger="storage.groups"):
         group = make_group(session, tenant_id, members=ghosts)
-    assert group.skipped_members == tuple(ghosts)
+    assert group.member_delta.skipped == tuple(ghosts)
     message = caplog.records[-1].getMessage()
     assert "150 member id(s)" in message and "ghost-99," not in message and "ghost-99 and 50 more" in message
 
@@ -151,7 +151,7 @@ def test_ids_are_validated_and_written_in_chunks_of_at_most_500(
     with recorded_sql(engine) as statements:
         group = make_group(session, tenant_id, members=[*ids, "ghost-1", "ghost-2"])
     assert len(member_ids(session, tenant_id, group)) == 1203
-    assert group.skipped_members == ("ghost-1", "ghost-2")
+    assert group.member_delta.skipped == ("ghost-1", "ghost-2")
     assert len([sql for sql in statements if sql.lstrip().upper().startswith("INSERT INTO GROUP_MEMBERS")]) == 3
     group = patch(session, tenant_id, group, {"op": "remove", "path": "members", "value": values(ids[:1100])})
     assert sorted(member_ids(session, tenant_id, group)) == sorted(ids[1100:])
@@ -255,7 +255,7 @@ def test_replace_makes_the_given_members_the_membership_and_keeps_it_without_mem
 
     group = put({"displayName": "Engineering", "members": values([ids[1], ids[3], "ghost"])})
     assert sorted(member_ids(session, tenant_id, group)) == sorted([ids[1], ids[3]])
-    assert (group.version, group.skipped_members) == (2, ("ghost",))
+    assert (group.version, group.member_delta.skipped) == (2, ("ghost",))
     group = put({"displayName": "Engineering", "members": values([ids[3], ids[1]])})
     assert group.version == 2  # the same members and document: nothing written
     group = put({"displayName": "Platform"})
