@@ -200,7 +200,7 @@ def workloads(groups: dict[str, str], data: Path) -> list[Workload]:
         Workload("GET /Users/{id}", "get_user.lua", target="≥ 50 %"),
         Workload("GET /Users?filter=userName eq", "username_eq.lua", target="≥ 40 %"),
         Workload("GET /Users?startIndex=1&count=100", "list_page.lua", target="≥ 5 %"),
-        Workload("PATCH /Users/{id} active=false", "patch_active.lua", target="≥ 25 %"),
+        Workload("PATCH /Users/{id} active=false/true", "patch_active.lua", target="≥ 25 %"),
         Workload("POST /Users", "post_user.lua", target="≥ 20 %"),
         Workload("PATCH /Groups add/remove, 10 members", "group_patch.lua",
                  {"BENCH_GROUP": groups["10"], "BENCH_SPARE": "spare_10.txt"}),
