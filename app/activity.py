@@ -3,10 +3,12 @@
 Writes. The write functions of app.resources (shared by the routes and /Bulk) call `created(...)`,
 `patching(...)` / `replacing(...)` then `.record(stored)`, or `deleted(...)`, before the caller commits. The events
 go through the request's session, into the transaction (or Bulk operation's savepoint) of the change they
-describe: the change and its events commit together or not at all. An event names the token (its id, never its
-secret), the client's address (after ProxyFix, see SCIM_TRUST_PROXY) and User-Agent, the request's method and
-path, and the status of the write it describes (201 created, 200 replaced or modified, 204 deleted, as RFC 7644
-§3.3-§3.6 define them; a group PATCH answered 204 No Content, or an operation of a Bulk request, still says 200).
+describe: the change and its events commit together or not at all. (A user write that PostgreSQL makes in one
+statement takes its events as rows, `.entries(stored)`, and inserts them in that statement.) An event names the
+token (its id, never its secret), the client's address (after ProxyFix, see SCIM_TRUST_PROXY) and User-Agent, the
+request's method and path, and the status of the write it describes (201 created, 200 replaced or modified, 204
+deleted, as RFC 7644 §3.3-§3.6 define them; a group PATCH answered 204 No Content, or an operation of a Bulk
+request, still says 200).
 
 Failures. `init_app` adds an after-request hook: any response of 400 or more to a request under the SCIM API (401s
 included, whose tenant is unknown) is logged as `request.rejected` with its status, scimType and detail, read back
@@ -45,7 +47,7 @@ def record_change(
     kind: str, resource_type: str, resource_id: str, diff: dict[str, Any] | None = None, status: int = 200
 ) -> None:
     """Stage one event in the request's transaction; it is written when the caller commits."""
-    events.stage(database.reader(), _origin(), kind, status, resource_type, resource_id, diff)
+    events.stage(database.reader(), events.entry(_origin(), kind, status, resource_type, resource_id, diff))
 
 
 def created(resource_type: ResourceType, stored: Any, parsed: ParsedResource) -> None:
@@ -72,9 +74,18 @@ class Update:
     def record(self, stored: Any) -> None:
         """Stage the events of the write that produced `stored` (a user's is one, a group's one per change); a
         group's member delta is what its write reports (storage.groups: the rows really inserted and deleted)."""
+        _record(self.resource_type, stored.id, self._changes(stored), 200)
+
+    def entries(self, stored: Any) -> list[dict[str, Any]]:
+        """The events of the write that produces `stored`, as rows for a write that inserts them itself
+        (storage.users.commit_if_current), rather than staged for the commit."""
+        origin = _origin()
+        return [events.entry(origin, change.kind, 200, self.resource_type.name, stored.id, change.diff)
+                for change in self._changes(stored)]
+
+    def _changes(self, stored: Any) -> list[events.Change]:
         members = stored.member_delta if self.writes_members else None
-        changes = events.changes_on_update(self.resource_type, self.before.doc, stored.doc, self.password_set, members)
-        _record(self.resource_type, stored.id, changes, 200)
+        return events.changes_on_update(self.resource_type, self.before.doc, stored.doc, self.password_set, members)
 
 
 def patching(resource_type: ResourceType, current: Any, operations: Patch) -> Update:
@@ -107,8 +118,9 @@ def _record_rejected(response: Response) -> None:
     resource_type, resource_id = _requested_resource()
     try:
         database.reader().rollback()  # the request's own work is void (and on SQLite its write lock is released)
-        events.stage(database.writer(), _origin(), events.REQUEST_REJECTED, response.status_code, resource_type,
-                     resource_id, scim_type=body.get("scimType"), detail=body.get("detail"))
+        rejected = events.entry(_origin(), events.REQUEST_REJECTED, response.status_code, resource_type, resource_id,
+                                scim_type=body.get("scimType"), detail=body.get("detail"))
+        events.stage(database.writer(), rejected)
         database.commit()
     except Exception:
         # The teardown rolls the session back; the client still gets its own error.

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import (
     Readers,
+    autocommits,
     begin_read,
     begin_write,
     make_engine,
@@ -70,6 +71,22 @@ def writer() -> Session | Connection:
     return connection
 
 
+def autocommit_writer() -> Connection | None:
+    """The request's Connection for a write that commits as its one statement runs (storage.users.commit_if_current):
+    on PostgreSQL, where reads autocommit, while the request has no Session and no writing transaction; None
+    otherwise (SQLite, whose writers queue; a request with a Session, such as Bulk). Call `committed()` after."""
+    if g.get("db_session") is not None or g.get("db_writing") is not None:
+        return None
+    connection = reader()
+    assert isinstance(connection, Connection)
+    return connection if autocommits(connection) else None
+
+
+def committed() -> None:
+    """The request's write committed as it ran (`autocommit_writer`): `commit()` has nothing left to do."""
+    g.db_committed = True
+
+
 def get_session() -> Session:
     """The request's session, reading (or writing, after `write_session()`)."""
     if "db_session" not in g:
@@ -94,6 +111,8 @@ def write_session() -> Session:
 
 def commit() -> None:
     """Commit the request's writes. Called by views before they build the response: nothing acknowledged is lost."""
+    if g.pop("db_committed", False):
+        return
     session, writing = g.get("db_session"), g.get("db_writing")
     holder = session if session is not None else g.get("db_reader")
     if writing is None or holder is None or writing is not holder.get_transaction():

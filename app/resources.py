@@ -197,9 +197,11 @@ def _write_user_from_snapshot(
 ) -> users.StoredUser | None:
     """PUT or PATCH a user as the request's reads see it, before taking the write lock, which is then held for the
     UPDATE (applied only if the user is still at the version read), its event and COMMIT, not for the read and the
-    change: that wait was what a second writer spent its time in. `change` gives the new document and password hash,
-    `watch` what the event is diffed against. None when the snapshot cannot decide (the user moved on, the If-Match
-    or an operation failed against it): the caller does it all again under the lock."""
+    change: that wait was what a second writer spent its time in. On PostgreSQL the UPDATE, its event and the
+    commit are one statement when the user's emails stay as they are (storage.users.commit_if_current). `change`
+    gives the new document and password hash, `watch` what the event is diffed against. None when the snapshot
+    cannot decide (the user moved on, the If-Match or an operation failed against it): the caller does it all
+    again under the lock."""
     tenant_id = current_principal().tenant_id
     current = users.get(database.reader(), tenant_id, resource_id)  # NotFound: no user by that id, locked or not
     try:
@@ -208,6 +210,12 @@ def _write_user_from_snapshot(
     except ScimError:
         return None
     update = watch(current)
+    connection = database.autocommit_writer()
+    if connection is not None and users.fits_one_statement(current, doc):
+        stored = users.commit_if_current(connection, tenant_id, current, doc, password_hash, update.entries)
+        if stored is not None:
+            database.committed()
+        return stored
     stored = users.save_if_current(database.writer(), tenant_id, current, doc, password_hash)
     if stored is not None:
         update.record(stored)

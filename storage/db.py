@@ -341,6 +341,12 @@ def start_writing(connection: Connection) -> None:
     connection.begin()
 
 
+def autocommits(connection: Connection) -> bool:
+    """Whether each statement on `connection` is a transaction of its own, committed as it runs: PostgreSQL's
+    reading Connection (autocommit). On SQLite a reading Connection never writes: its writer queues first."""
+    return connection.dialect.name == "postgresql" and bool(connection.get_execution_options().get(READING))
+
+
 def start_reading(connection: Connection) -> None:
     """Read from here on, outside a transaction (READING): each statement sees what is committed when it runs, on
     SQLite as on PostgreSQL at READ COMMITTED. `Readers.take` starts so; a writer returns to it after its commit. (A

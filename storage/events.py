@@ -1,9 +1,11 @@
 """The activity log and change feed: what happened to each tenant's directory, readable in commit order.
 
-Writing. `stage()` queues an event on a Session's or Connection's transaction; a listener on the connection's
-commit inserts the queued events as the last statement of that transaction, so an event commits with the change it
-describes or not at all: a rollback discards it, and so does the rollback of a savepoint it was staged in (a failed
-Bulk operation). Nothing else inserts events.
+Writing. `stage()` queues an event (an `entry()`) on a Session's or Connection's transaction; a listener on the
+connection's commit inserts the queued events as the last statement of that transaction, so an event commits with
+the change it describes or not at all: a rollback discards it, and so does the rollback of a savepoint it was
+staged in (a failed Bulk operation). On PostgreSQL a write that is one statement can instead carry its event itself
+(`with_event`, `commit_now`): run in autocommit, the change, its event and the commit are that one statement.
+Nothing else inserts events.
 
 Commit order. A feed reader asks for `id > cursor`. An autoincrement id is assigned at INSERT, not at COMMIT: on
 PostgreSQL, transaction A can take id 10 and B id 11, B commits first, a reader sees 11 and moves its cursor past
@@ -25,8 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Pool, bindparam, delete, event, func, insert, select
+from sqlalchemy import CTE, Connection, Engine, Insert, Pool, bindparam, delete, event, func, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import UpdateBase
 
 from scim.errors import InvalidValue
 from scim.schemas import USER, Attribute, ResourceType
@@ -204,8 +207,16 @@ def _redact_subs(attribute: Attribute, value: Any) -> Any:
 # -- writing --------------------------------------------------------------------------------------------------------
 
 
-def stage(
-    executor: Session | Connection,
+def stage(executor: Session | Connection, row: Mapping[str, Any]) -> None:
+    """Queue an event (an `entry`) on the transaction of `executor` (begun if need be); it is inserted when that
+    commits."""
+    connection = connection_of(executor)
+    if not connection.in_transaction():
+        connection.begin()
+    connection.info.setdefault(_PENDING, []).append(row)
+
+
+def entry(
     origin: Origin,
     kind: str,
     status: int,
@@ -214,18 +225,14 @@ def stage(
     diff: Mapping[str, Any] | None = None,
     scim_type: str | None = None,
     detail: str | None = None,
-) -> None:
-    """Queue an event on the transaction of `executor` (begun if need be); it is inserted when that commits."""
-    connection = connection_of(executor)
-    if not connection.in_transaction():
-        connection.begin()
-    row = {
+) -> dict[str, Any]:
+    """One event's row: for `stage`, `commit_now` or a `with_event` statement (`event_params`)."""
+    return _fit({
         "occurred_at": utcnow(), "tenant_id": origin.tenant_id, "token_id": origin.token_id,
         "client_ip": origin.client_ip, "user_agent": origin.user_agent, "method": origin.method,
         "path": origin.path, "resource_type": resource_type, "resource_id": resource_id, "kind": kind,
         "status": status, "scim_type": scim_type, "detail": detail, "diff": dict(diff) if diff is not None else None,
-    }
-    connection.info.setdefault(_PENDING, []).append(_fit(row))
+    })
 
 
 # Column lengths of the event's strings, cut to fit.
@@ -233,14 +240,45 @@ _LENGTHS = {column.name: column.type.length for column in events_table.columns
             if getattr(column.type, "length", None)}
 _INSERT = Prepared(insert(events_table))
 _STAGED = tuple(column.name for column in events_table.columns if not column.primary_key)  # what stage() fills
-# PostgreSQL: the same INSERT, taking the commit-order lock itself (one round trip, not two). The lock is taken in a
-# MATERIALIZED CTE (never folded into the INSERT), which runs before the first row is built, so before the first id
-# is drawn; the test that holds an event writer open checks that a second one waits.
-_ORDER_LOCK = select(func.pg_advisory_xact_lock(EVENTS_LOCK)).cte("commit_order").prefix_with("MATERIALIZED")
-_INSERT_IN_ORDER = Prepared(insert(events_table).from_select(
-    _STAGED,
-    select(*(bindparam(name, type_=events_table.c[name].type) for name in _STAGED)).select_from(_ORDER_LOCK),
-))
+_EVENT_PARAM = "event_"  # prefix of an event's parameters in a with_event statement
+
+
+def _insert_in_order(after: CTE | None = None, prefix: str = "") -> Insert:
+    """PostgreSQL: the INSERT of one event (parameters `<prefix><column>`), taking the commit-order lock itself (one
+    round trip, not two); with `after`, one event per row of that CTE, the lock taken once its rows are made. The
+    lock is taken in a MATERIALIZED CTE (never folded into the INSERT), which runs before the first row is built, so
+    before the first id is drawn; the test that holds an event writer open checks that a second one waits."""
+    lock = select(func.pg_advisory_xact_lock(EVENTS_LOCK))
+    if after is not None:
+        lock = lock.select_from(after)
+    order = lock.cte("commit_order").prefix_with("MATERIALIZED")
+    values = select(*(bindparam(prefix + name, type_=events_table.c[name].type) for name in _STAGED))
+    return insert(events_table).from_select(_STAGED, values.select_from(order))
+
+
+_INSERT_IN_ORDER = Prepared(_insert_in_order())
+
+
+def with_event(change: UpdateBase) -> Insert:
+    """PostgreSQL: one statement that makes `change` (an INSERT, UPDATE or DELETE RETURNING a row for each row it
+    writes) and inserts one event for each row it returns (the parameters of `event_params`), under the commit-order
+    lock, taken after the change's rows, and so their row locks, as a commit takes it after the transaction's.
+
+    Run outside a transaction (PostgreSQL's autocommit, as the request's reading Connection is), the statement is a
+    transaction of its own: the change, its event and their commit cost one round trip instead of four (BEGIN, the
+    change, the event, COMMIT), and they commit together or not at all. A change that writes no row adds no event."""
+    return _insert_in_order(change.cte("change"), _EVENT_PARAM)
+
+
+def event_params(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An `entry` as the parameters of a `with_event` statement."""
+    return {_EVENT_PARAM + name: value for name, value in row.items()}
+
+
+def commit_now(connection: Connection, row: Mapping[str, Any]) -> None:
+    """Insert one event (an `entry`) in a statement that commits as it runs, on a Connection outside a transaction
+    (PostgreSQL's autocommit): a write that changed nothing still logs its event, in one round trip."""
+    _INSERT_IN_ORDER.run(connection, row)
 
 
 def _fit(row: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ operation does): no savepoint per statement on the hot path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -38,8 +39,8 @@ from scim.projection import Projection
 from scim.schemas import ResourceType
 from scim.search import SearchParams
 from scim.versions import etag, if_match_ok
-from storage import documents, query
-from storage.db import dialect
+from storage import documents, events, query
+from storage.db import autocommits, dialect
 from storage.models import (
     Group,
     GroupMember,
@@ -252,14 +253,7 @@ def _save(
     """Write a new document for `current`, bumping version and lastModified; an unchanged one is not rewritten."""
     if doc == current.doc and password_hash is None:
         return current
-    now = utcnow()
-    # Only the indexed copies that changed are written: SQLite rewrites an index whenever a column of it is SET,
-    # whatever the value, and PATCH active=false would otherwise touch five indexes instead of two.
-    before = _columns(current.doc)
-    values = {name: value for name, value in _columns(doc).items() if name == "doc" or value != before[name]}
-    values.update(last_modified=now, version=current.version + 1)
-    if password_hash is not None:
-        values["password_hash"] = password_hash
+    values = _changed_values(current, doc, password_hash)
     where = {"tenant_id_": tenant_id, "user_id_": current.id}
     try:
         if if_current:
@@ -271,7 +265,70 @@ def _save(
         raise _taken(error, doc["userName"]) from error
     if doc.get("emails") != current.doc.get("emails"):
         _write_emails(session, tenant_id, current.id, doc, replace=True)
-    return StoredUser(current.id, values["doc"], current.created, now, current.version + 1, current.groups)
+    return _saved(current, values)
+
+
+def _changed_values(current: StoredUser, doc: dict[str, Any], password_hash: str | None) -> dict[str, Any]:
+    """The columns an UPDATE writes to make `doc` of `current`, with a new version and lastModified. Only the indexed
+    copies that changed are written: SQLite rewrites an index whenever a column of it is SET, whatever the value,
+    and PATCH active=false would otherwise touch five indexes instead of two."""
+    before = _columns(current.doc)
+    values = {name: value for name, value in _columns(doc).items() if name == "doc" or value != before[name]}
+    values.update(last_modified=utcnow(), version=current.version + 1)
+    if password_hash is not None:
+        values["password_hash"] = password_hash
+    return values
+
+
+def _saved(current: StoredUser, values: Mapping[str, Any]) -> StoredUser:
+    """`current` as the UPDATE of `values` (from `_changed_values`) leaves it."""
+    return StoredUser(current.id, values["doc"], current.created, values["last_modified"], values["version"],
+                      current.groups)
+
+
+def fits_one_statement(current: StoredUser, doc: Mapping[str, Any]) -> bool:
+    """Whether writing `doc` over `current` is one UPDATE of the user's row, as `commit_if_current` needs: not when
+    its emails change (their rows are rewritten too)."""
+    return doc.get("emails") == current.doc.get("emails")
+
+
+@functools.cache
+def _update_with_event(columns: tuple[str, ...]) -> Prepared:
+    """`_UPDATE_IF_CURRENT` of these columns and its event, one statement (storage.events.with_event). One per set
+    of columns written: a few dozen at most (`_changed_values`)."""
+    change = _UPDATE_IF_CURRENT.statement.values(
+        {name: bindparam(name, type_=users_table.c[name].type) for name in columns}).returning(_users.id)
+    return Prepared(events.with_event(change))
+
+
+def commit_if_current(
+    connection: Connection,
+    tenant_id: int,
+    current: StoredUser,
+    doc: dict[str, Any],
+    password_hash: str | None,
+    events_of: Callable[[StoredUser], Sequence[Mapping[str, Any]]],
+) -> StoredUser | None:
+    """`save_if_current` and its commit in one statement, on a Connection that autocommits (PostgreSQL, outside a
+    transaction: storage.db.autocommits): the UPDATE and the user's event, `events_of(the user as written)` (one
+    `storage.events.entry`), commit together as the statement runs, or neither does. None, with nothing written,
+    if the user has moved on. Only for a write that `fits_one_statement`; one that changes nothing logs its event."""
+    if not autocommits(connection) or not fits_one_statement(current, doc):
+        raise ValueError("commit_if_current: one UPDATE, on a Connection that autocommits")
+    if doc == current.doc and password_hash is None:
+        [event] = events_of(current)  # a user's write is one event
+        events.commit_now(connection, event)
+        return current
+    values = _changed_values(current, doc, password_hash)
+    stored = _saved(current, values)
+    [event] = events_of(stored)
+    params = {**values, "tenant_id_": tenant_id, "user_id_": current.id, "version_": current.version,
+              **events.event_params(event)}
+    try:
+        written = _update_with_event(tuple(values)).run(connection, params)
+    except IntegrityError as error:
+        raise _taken(error, doc["userName"]) from error
+    return stored if written else None
 
 
 def to_resources(

@@ -28,7 +28,7 @@ def add_event(app: Flask, tenant_name: str | None, kind: str, resource_id: str =
         tenant = tenant_name and (tenants.find_by_name(session, tenant_name) or tenants.create(session, tenant_name))
         origin = Origin("PATCH", f"/scim/v2/Users/{resource_id}", tenant.id if tenant else None, "tok1", "10.0.0.7",
                         "Okta SCIM Client 1.0.0")
-        events.stage(session, origin, kind, fields.pop("status", 200), "User", resource_id, **fields)
+        events.stage(session, events.entry(origin, kind, fields.pop("status", 200), "User", resource_id, **fields))
 
 
 def age_events(app: Flask, days: int, kind: str) -> None:

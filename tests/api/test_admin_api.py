@@ -31,8 +31,8 @@ def add_events(app: Flask, tenant_name: str | None, count: int, kind: str = even
     with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
         tenant_id = _tenant_id(session, tenant_name)
         for index in range(count):
-            events.stage(session, Origin("PATCH", f"/scim/v2/Users/u{index}", tenant_id), kind, 200, "User",
-                         f"u{index}")
+            origin = Origin("PATCH", f"/scim/v2/Users/u{index}", tenant_id)
+            events.stage(session, events.entry(origin, kind, 200, "User", f"u{index}"))
 
 
 def _tenant_id(session: Session, name: str | None) -> int | None:

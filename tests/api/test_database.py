@@ -87,7 +87,7 @@ def test_the_reading_connection_is_kept_for_the_next_request_with_nothing_of_the
         kept = database.writer()  # SQLite: the writer queue's lock and BEGIN IMMEDIATE
         assert isinstance(kept, Connection)
         kept.execute(insert(Tenant).values(name="never committed"))
-        events.stage(kept, events.Origin("PATCH", "/scim/v2/Users/x"), "user.updated", 200)
+        events.stage(kept, events.entry(events.Origin("PATCH", "/scim/v2/Users/x"), "user.updated", 200))
         # the view fails before commit()
     with app.test_request_context("/"):
         assert database.reader() is kept

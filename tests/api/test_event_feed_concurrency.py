@@ -28,6 +28,7 @@ from sqlalchemy import event as sa_event
 from storage import admin_keys, events, tenants
 from storage.db import begin_write, make_sessionmaker
 from storage.events import Origin
+from storage.models import utcnow
 from tests.conftest import make_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +51,13 @@ def all_event_ids(app: Flask) -> list[int]:
 # -- two writers, one held open after its insert ------------------------------------------------------------------
 
 
-def test_a_writer_waits_for_the_open_event_writer_so_ids_follow_commit_order(app: Flask) -> None:
+def write_behind_an_open_event_writer(app: Flask, tenant_id: int, second: Callable[[], None]) -> list[str]:
+    """Hold a writer open after its event's insert, run `second` meanwhile and check that it waits and that nothing
+    is visible yet; then release it. Returns the resource ids of the events, in id order."""
     maker = make_sessionmaker(app.extensions["scim.engine"])
-    with maker.begin() as session:
-        tenant_id = tenants.create(session, "acme").id
+    origin = Origin("POST", "/scim/v2/Users", tenant_id)
     inserted, release, second_done = threading.Event(), threading.Event(), threading.Event()
     failures: list[BaseException] = []
-
     held: list[Connection] = []
 
     def hold(connection: Connection) -> None:
@@ -65,40 +66,79 @@ def test_a_writer_waits_for_the_open_event_writer_so_ids_follow_commit_order(app
             inserted.set()
             release.wait(30)
 
-    def write(name: str, hold: bool) -> None:
+    def first() -> None:
         session = maker()
         try:
             begin_write(session)
-            if hold:
-                held.append(session.connection())
-            events.stage(session, Origin("POST", "/scim/v2/Users", tenant_id), events.USER_CREATED, 201, "User",
-                         name)
+            held.append(session.connection())
+            events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "first"))
             session.commit()
         except BaseException as error:  # reported by the main thread
             failures.append(error)
         finally:
             session.close()
-            if not hold:
-                second_done.set()
+
+    def then() -> None:
+        try:
+            second()
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            second_done.set()
 
     sa_event.listen(Engine, "commit", hold)
-    first = threading.Thread(target=write, args=("first", True))
-    second = threading.Thread(target=write, args=("second", False))
-    first.start()
+    threads = [threading.Thread(target=first), threading.Thread(target=then)]
+    threads[0].start()
     assert inserted.wait(30)
-    second.start()
+    threads[1].start()
     try:
         assert not second_done.wait(1.0), "a second event writer committed while the first was open"
         with maker() as reader:
             assert events.read(reader, limit=10) == []  # nothing is visible before the first commits
     finally:
         release.set()
-        first.join(60)
-        second.join(60)
+        for thread in threads:
+            thread.join(60)
         sa_event.remove(Engine, "commit", hold)
-    assert not failures
+    assert not failures, failures
     with maker() as reader:
-        assert [row[0].resource_id for row in events.read(reader, limit=10)] == ["first", "second"]
+        return [row[0].resource_id for row in events.read(reader, limit=10)]
+
+
+def test_a_writer_waits_for_the_open_event_writer_so_ids_follow_commit_order(app: Flask) -> None:
+    maker = make_sessionmaker(app.extensions["scim.engine"])
+    with maker.begin() as session:
+        tenant_id = tenants.create(session, "acme").id
+    origin = Origin("POST", "/scim/v2/Users", tenant_id)
+
+    def second() -> None:
+        with maker.begin() as session:
+            begin_write(session)
+            events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "second"))
+
+    assert write_behind_an_open_event_writer(app, tenant_id, second) == ["first", "second"]
+
+
+def test_a_user_patch_waits_for_the_open_event_writer_too(app: Flask) -> None:
+    """Also on PostgreSQL, where a user PATCH writes the user, its event and the commit in one statement
+    (storage.users.commit_if_current): its event still comes after the open writer's, and so does its change."""
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {make_token(app, 'acme')}"}
+    created = client.post("/scim/v2/Users", headers=auth, json={"schemas": [USER_URN], "userName": "ann@example.com"})
+    user_id = created.get_json()["id"]
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        tenant_id = tenants.find_by_name(session, "acme").id
+        events.prune(session, utcnow())  # the creation's event: only the two below are compared
+    patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+             "Operations": [{"op": "replace", "value": {"active": False}}]}
+
+    def second() -> None:
+        response = client.patch(f"/scim/v2/Users/{user_id}", headers=auth, json=patch)
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["active"] is False
+
+    assert write_behind_an_open_event_writer(app, tenant_id, second) == ["first", user_id]
+    assert client.get(f"/scim/v2/Users/{user_id}", headers=auth).get_json()["active"] is False
 
 
 def test_a_savepoint_rolled_back_takes_its_events_along(app: Flask) -> None:
@@ -107,14 +147,14 @@ def test_a_savepoint_rolled_back_takes_its_events_along(app: Flask) -> None:
         tenant_id = tenants.create(session, "acme").id
     origin = Origin("POST", "/scim/v2/Bulk", tenant_id)
     with maker() as session:
-        events.stage(session, origin, events.USER_CREATED, 201, "User", "kept")
+        events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "kept"))
         with pytest.raises(RuntimeError), session.begin_nested():
-            events.stage(session, origin, events.USER_CREATED, 201, "User", "rolled-back")
+            events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "rolled-back"))
             raise RuntimeError
         with session.begin_nested():
-            events.stage(session, origin, events.USER_CREATED, 201, "User", "kept-too")
+            events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "kept-too"))
         session.commit()
-        events.stage(session, origin, events.USER_CREATED, 201, "User", "never")
+        events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "never"))
         session.rollback()
         session.commit()
     with maker() as reader:

@@ -20,7 +20,7 @@ def _event(app: Flask, tenant: str | None, kind: str, status: int, **fields: obj
         tenant_id = tenants.get_by_name(session, tenant).id if tenant else None
         origin = events.Origin(method=str(fields.pop("method", "POST")), path=str(fields.pop("path", "/scim/v2/Users")),
                                tenant_id=tenant_id, token_id=None, client_ip="127.0.0.1", user_agent="Okta SCIM")
-        events.stage(session, origin, kind, status, **fields)  # type: ignore[arg-type]
+        events.stage(session, events.entry(origin, kind, status, **fields))  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from scim.payloads import parse_resource
 from scim.projection import Projection
 from scim.schemas import GROUP, GROUP_URN, PATCH_OP_URN, USER
 from storage import groups, tenants, users
-from storage.db import begin_write, make_engine, make_sessionmaker
+from storage.db import begin_write, make_sessionmaker
 from storage.groups import StoredGroup
 from storage.models import User, utcnow
 
@@ -63,13 +63,6 @@ def touching_members(statements: list[str]) -> list[str]:
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,13 +17,6 @@ from storage.prepared import Prepared
 _USER = select(users_table.c.id, users_table.c.doc, users_table.c.created, users_table.c.active).where(
     users_table.c.tenant_id == bindparam("tenant_id"), users_table.c.id == bindparam("user_id")
 )
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def _tenant(engine: Engine) -> int:

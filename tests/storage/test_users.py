@@ -1,0 +1,130 @@
+"""storage.users.commit_if_current: a user's write, its event and the commit as one statement on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, event, select
+
+from scim.errors import Uniqueness
+from scim.payloads import ParsedResource
+from storage import events, tenants, users
+from storage.db import make_engine, make_sessionmaker, start_reading
+from storage.events import Origin
+from storage.models import Event
+from storage.users import StoredUser
+from tests.conftest import truncate_all
+
+ORIGIN = Origin("PATCH", "/scim/v2/Users/x")
+
+
+@pytest.fixture
+def pg_engine(postgres_database: str) -> Iterator[Engine]:
+    """One-statement writes are PostgreSQL's: SQLite's writers queue, in a transaction."""
+    truncate_all(postgres_database)
+    engine = make_engine(postgres_database)
+    yield engine
+    engine.dispose()
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A Connection as a request reads through: outside a transaction (on PostgreSQL, autocommit)."""
+    with engine.connect() as connection:
+        start_reading(connection)
+        yield connection
+
+
+def _create(engine: Engine, *names: str) -> tuple[int, list[StoredUser]]:
+    with make_sessionmaker(engine).begin() as session:
+        tenant_id = tenants.create(session, "acme").id
+        created = [users.create(session, tenant_id, f"00000000-0000-4000-8000-00000000000{index}",
+                                ParsedResource({"userName": name, "active": True}))
+                   for index, name in enumerate(names)]
+    return tenant_id, created
+
+
+def _deactivated(stored: StoredUser) -> list[dict[str, Any]]:
+    return [events.entry(ORIGIN, events.USER_DEACTIVATED, 200, "User", stored.id, {"active": {"new": False}})]
+
+
+def _stored(engine: Engine, tenant_id: int, user_id: str) -> tuple[StoredUser, list[tuple[str, str | None]]]:
+    with make_sessionmaker(engine)() as session:
+        logged = [(row.kind, row.resource_id) for row in session.scalars(select(Event).order_by(Event.id))]
+        return users.get(session, tenant_id, user_id), logged
+
+
+def _statements(engine: Engine) -> list[str]:
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    return seen
+
+
+def test_the_update_and_its_event_commit_in_one_statement(pg_engine: Engine) -> None:
+    with reading(pg_engine) as connection:
+        tenant_id, [ann] = _create(pg_engine, "ann@example.com")
+        statements = _statements(pg_engine)
+        stored = users.commit_if_current(connection, tenant_id, ann, {**ann.doc, "active": False}, None, _deactivated)
+        assert len(statements) == 1 and not connection.in_transaction()
+        assert stored is not None and stored.version == 2 and stored.doc["active"] is False
+        seen, logged = _stored(pg_engine, tenant_id, ann.id)  # another connection: committed
+        assert (seen.version, seen.doc, seen.last_modified) == (2, stored.doc, stored.last_modified)
+        assert logged == [(events.USER_DEACTIVATED, ann.id)]
+
+
+def test_a_user_that_moved_on_is_left_alone_and_logs_nothing(pg_engine: Engine) -> None:
+    with reading(pg_engine) as connection:
+        tenant_id, [ann] = _create(pg_engine, "ann@example.com")
+        moved = users.commit_if_current(connection, tenant_id, ann, {**ann.doc, "title": "Lead"}, None, _deactivated)
+        assert moved is not None
+        stale = users.commit_if_current(connection, tenant_id, ann, {**ann.doc, "active": False}, None, _deactivated)
+        assert stale is None
+        seen, logged = _stored(pg_engine, tenant_id, ann.id)
+        assert seen.doc == moved.doc and seen.version == 2
+        assert len(logged) == 1  # the first write's event only
+
+
+def test_a_taken_user_name_writes_nothing_and_the_connection_goes_on(pg_engine: Engine) -> None:
+    with reading(pg_engine) as connection:
+        tenant_id, [ann, _bob] = _create(pg_engine, "ann@example.com", "bob@example.com")
+        with pytest.raises(Uniqueness):
+            users.commit_if_current(connection, tenant_id, ann, {**ann.doc, "userName": "BOB@example.com"}, None,
+                                    _deactivated)
+        assert users.get(connection, tenant_id, ann.id) == ann  # no transaction left aborted
+        assert _stored(pg_engine, tenant_id, ann.id) == (ann, [])
+
+
+def test_a_write_that_changes_nothing_logs_its_event_alone(pg_engine: Engine) -> None:
+    with reading(pg_engine) as connection:
+        tenant_id, [ann] = _create(pg_engine, "ann@example.com")
+        statements = _statements(pg_engine)
+
+        def updated(stored: StoredUser) -> Sequence[Mapping[str, Any]]:
+            return [events.entry(ORIGIN, events.USER_UPDATED, 200, "User", stored.id, {})]
+
+        assert users.commit_if_current(connection, tenant_id, ann, dict(ann.doc), None, updated) == ann
+        assert len(statements) == 1
+        assert _stored(pg_engine, tenant_id, ann.id) == (ann, [(events.USER_UPDATED, ann.id)])
+
+
+def test_refused_where_it_would_not_be_one_update_committing_as_it_runs(engine: Engine) -> None:
+    tenant_id, [ann] = _create(engine, "ann@example.com")
+    emails, deactivated = {**ann.doc, "emails": [{"value": "ann@example.org"}]}, {**ann.doc, "active": False}
+    assert not users.fits_one_statement(ann, emails) and users.fits_one_statement(ann, deactivated)
+    reading_connection, in_transaction = engine.connect(), engine.connect()
+    start_reading(reading_connection)
+    in_transaction.begin()
+    refused = [(reading_connection, emails), (in_transaction, deactivated)]
+    if engine.dialect.name == "sqlite":
+        refused.append((reading_connection, deactivated))  # SQLite's writers queue, in a transaction
+    try:
+        for connection, doc in refused:
+            with pytest.raises(ValueError):
+                users.commit_if_current(connection, tenant_id, ann, doc, None, _deactivated)
+    finally:
+        in_transaction.close()
+        reading_connection.close()
+    assert _stored(engine, tenant_id, ann.id) == (ann, [])
