@@ -1,6 +1,6 @@
 """The activity log, from the request: each SCIM write and each failed SCIM request becomes events (storage.events).
 
-Writes. The write functions of app.resources (shared by the routes and /Bulk) call `created(...)`,
+Writes. The write functions of app.resources (shared by the routes and /Bulk) call `creating(...)`,
 `patching(...)` / `replacing(...)` then `.record(stored)`, or `deleted(...)`, before the caller commits. The events
 go through the request's session, into the transaction (or Bulk operation's savepoint) of the change they
 describe: the change and its events commit together or not at all. (A user write that PostgreSQL makes in one
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask, Response, current_app, g, request
 
@@ -50,42 +50,63 @@ def record_change(
     events.stage(database.reader(), events.entry(_origin(), kind, status, resource_type, resource_id, diff))
 
 
-def created(resource_type: ResourceType, stored: Any, parsed: ParsedResource) -> None:
-    """POST (RFC 7644 §3.3): `user.created` / `group.created`, with the members the group really got."""
-    members = stored.member_delta if parsed.members else None
-    changes = events.changes_on_create(resource_type, stored.doc, parsed.password is not None, members)
-    _record(resource_type, stored.id, changes, 201)
-
-
 def deleted(resource_type_name: str, resource_id: str) -> None:
     """DELETE (RFC 7644 §3.6): `user.deleted` / `group.deleted`."""
     record_change(f"{resource_type_name.lower()}.deleted", resource_type_name, resource_id, status=204)
 
 
 @dataclass(frozen=True)
-class Update:
-    """A PUT or PATCH under way: the resource as it was, to diff it after, and whether it writes a group's members."""
+class Write:
+    """A POST, PUT or PATCH under way; once written, its events are staged (`record`) or handed to a write that
+    inserts them itself (`entries`: storage.users' one-statement writes on PostgreSQL)."""
 
     resource_type: ResourceType
+    status: ClassVar[int] = 200
+
+    def record(self, stored: Any) -> None:
+        """Stage the events of the write that produced `stored` (a user's is one, a group's one per change)."""
+        _record(self.resource_type, stored.id, self._changes(stored), self.status)
+
+    def entries(self, stored: Any) -> list[dict[str, Any]]:
+        """The events of the write that produces `stored`, as rows (storage.events.entry)."""
+        origin = _origin()
+        return [events.entry(origin, change.kind, self.status, self.resource_type.name, stored.id, change.diff)
+                for change in self._changes(stored)]
+
+    def _changes(self, stored: Any) -> list[events.Change]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Creation(Write):
+    """A POST (RFC 7644 §3.3): `user.created` / `group.created`, with the members the group really got (what its
+    write reports, storage.groups)."""
+
+    parsed: ParsedResource
+    status: ClassVar[int] = 201
+
+    def _changes(self, stored: Any) -> list[events.Change]:
+        members = stored.member_delta if self.parsed.members else None
+        return events.changes_on_create(self.resource_type, stored.doc, self.parsed.password is not None, members)
+
+
+@dataclass(frozen=True)
+class Update(Write):
+    """A PUT or PATCH: the resource as it was, to diff it after, and whether it writes a group's members (whose
+    delta is what the write reports: the rows really inserted and deleted)."""
+
     before: Any
     password_set: bool
     writes_members: bool = False
 
-    def record(self, stored: Any) -> None:
-        """Stage the events of the write that produced `stored` (a user's is one, a group's one per change); a
-        group's member delta is what its write reports (storage.groups: the rows really inserted and deleted)."""
-        _record(self.resource_type, stored.id, self._changes(stored), 200)
-
-    def entries(self, stored: Any) -> list[dict[str, Any]]:
-        """The events of the write that produces `stored`, as rows for a write that inserts them itself
-        (storage.users.commit_if_current), rather than staged for the commit."""
-        origin = _origin()
-        return [events.entry(origin, change.kind, 200, self.resource_type.name, stored.id, change.diff)
-                for change in self._changes(stored)]
-
     def _changes(self, stored: Any) -> list[events.Change]:
         members = stored.member_delta if self.writes_members else None
         return events.changes_on_update(self.resource_type, self.before.doc, stored.doc, self.password_set, members)
+
+
+def creating(resource_type: ResourceType, parsed: ParsedResource) -> Creation:
+    """Before a POST (RFC 7644 §3.3)."""
+    return Creation(resource_type, parsed)
 
 
 def patching(resource_type: ResourceType, current: Any, operations: Patch) -> Update:

@@ -131,8 +131,14 @@ def create(resource_type: ResourceType, store: ModuleType, body: Any) -> Any:
     """Create a resource from a POST body (RFC 7644 §3.3); returns the stored resource."""
     parsed = payloads.parse_resource(body, resource_type)
     hashed = _hashed(parsed.password)
-    stored = store.create(database.writer(), current_principal().tenant_id, documents.new_id(), parsed, **hashed)
-    activity.created(resource_type, stored, parsed)
+    tenant_id, creation = current_principal().tenant_id, activity.creating(resource_type, parsed)
+    connection = database.autocommit_writer()
+    if store is users and connection is not None:  # PostgreSQL: the user, its emails, its event: one statement
+        stored = users.commit_create(connection, tenant_id, documents.new_id(), parsed, creation.entries, **hashed)
+        database.committed()
+        return stored
+    stored = store.create(database.writer(), tenant_id, documents.new_id(), parsed, **hashed)
+    creation.record(stored)
     return stored
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Connection,
     Label,
     bindparam,
+    column,
     delete,
     func,
     insert,
@@ -170,15 +171,69 @@ def create(
     """Insert a user; a taken userName (any case) is a 409 from the database's unique index, even under races.
     `password_hash`: the new password already hashed (`hash_password`), so that the caller need not hold the write
     lock for scrypt's ~80 ms; without it a password in `parsed` is hashed here."""
-    now = utcnow()
-    values = {**_columns(parsed.document), "id": user_id, "tenant_id": tenant_id, "created": now,
-              "last_modified": now, "version": 1, "password_hash": _hash_of(parsed.password, password_hash)}
+    values = _new_row(tenant_id, user_id, parsed, password_hash)
     try:
         _INSERT.run(session, values)
     except IntegrityError as error:
         raise _taken(error, parsed.document["userName"]) from error
     _write_emails(session, tenant_id, user_id, parsed.document, replace=False)
-    return StoredUser(user_id, values["doc"], now, now, 1, groups=())  # a new user belongs to no group
+    return _created(values)
+
+
+def _new_row(tenant_id: int, user_id: str, parsed: ParsedResource, password_hash: str | None) -> dict[str, Any]:
+    now = utcnow()
+    return {**_columns(parsed.document), "id": user_id, "tenant_id": tenant_id, "created": now, "last_modified": now,
+            "version": 1, "password_hash": _hash_of(parsed.password, password_hash)}
+
+
+def _created(values: Mapping[str, Any]) -> StoredUser:
+    """The user an INSERT of `values` (from `_new_row`) makes: a new user belongs to no group."""
+    return StoredUser(values["id"], values["doc"], values["created"], values["last_modified"], 1, groups=())
+
+
+def _insert_with_event() -> Prepared:
+    """`create` and its event in one statement (storage.events.with_event): the user's row, its emails from one
+    JSON array parameter (`emails`, rows of `_email_rows`: any number of them, one statement shape) and its event."""
+    user = insert(users_table).values(
+        {column.name: bindparam(column.name, type_=column.type) for column in users_table.columns}
+    ).returning(_users.id)
+    email_columns = [_emails[name] for name in ("position", "value", "value_key", "type", "primary", "display")]
+    rows = (func.json_to_recordset(bindparam("emails", type_=JSON))
+            .table_valued(*(column(c.name, c.type) for c in email_columns)).render_derived(with_types=True))
+    emails = insert(user_emails_table).from_select(
+        ["user_id", "tenant_id", *(c.name for c in email_columns)],
+        select(bindparam("id", type_=_users.id.type), bindparam("tenant_id", type_=_users.tenant_id.type),
+               *(rows.c[c.name] for c in email_columns)),
+    ).cte("emails")
+    return Prepared(events.with_event(user).add_cte(emails))
+
+
+_INSERT_WITH_EVENT = _insert_with_event()
+
+
+def commit_create(
+    connection: Connection,
+    tenant_id: int,
+    user_id: str,
+    parsed: ParsedResource,
+    events_of: Callable[[StoredUser], Sequence[Mapping[str, Any]]],
+    password_hash: str | None = None,
+) -> StoredUser:
+    """`create` and its commit in one statement, on a Connection that autocommits (PostgreSQL, outside a
+    transaction: storage.db.autocommits): the user, its emails and its event, `events_of(the new user)` (one
+    `storage.events.entry`), commit together as the statement runs, or nothing does (a taken userName)."""
+    if not autocommits(connection):
+        raise ValueError("commit_create: on a Connection that autocommits")
+    values = _new_row(tenant_id, user_id, parsed, password_hash)
+    stored = _created(values)
+    [event] = events_of(stored)
+    emails = [{name: value for name, value in row.items() if name not in ("user_id", "tenant_id")}
+              for row in _email_rows(tenant_id, user_id, parsed.document)]
+    try:
+        _INSERT_WITH_EVENT.run(connection, {**values, "emails": emails, **events.event_params(event)})
+    except IntegrityError as error:
+        raise _taken(error, parsed.document["userName"]) from error
+    return stored
 
 
 def _hash_of(password: str | None, password_hash: str | None) -> str | None:
