@@ -29,7 +29,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, String, any_, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,11 +56,21 @@ from scim.search import SearchParams
 from scim.versions import etag, if_match_ok
 from storage import documents, query
 from storage.db import dialect
-from storage.models import Group, GroupMember, User, group_members_table, utcnow
+from storage.models import Group, GroupMember, User, group_members_table, groups_table, utcnow
+from storage.prepared import Prepared
 
 _log = logging.getLogger(__name__)
 
-_COLUMNS = (Group.id, Group.doc, Group.created, Group.last_modified, Group.version)
+_groups = groups_table.c
+_COLUMNS = (_groups.id, _groups.doc, _groups.created, _groups.last_modified, _groups.version)
+_BY_ID = _groups.tenant_id == bindparam("tenant_id"), _groups.id == bindparam("group_id")
+# Statements of the request path (storage/prepared.py): read, read for update, and the write of a changed group.
+_GET = (Prepared(select(*_COLUMNS).where(*_BY_ID)),
+        Prepared(select(*_COLUMNS).where(*_BY_ID).with_for_update(of=groups_table)))
+_UPDATE = Prepared(
+    update(groups_table).where(_groups.tenant_id == bindparam("tenant_id_"), _groups.id == bindparam("group_id_"))
+    .values(version=_groups.version + 1).returning(_groups.version)
+)
 # Ids per IN list / rows per INSERT: far below SQLite's and PostgreSQL's bound-parameter limits.
 CHUNK = 500
 LOGGED_IDS = 100
@@ -250,10 +272,9 @@ def create(session: Session | Connection, tenant_id: int, group_id: str, parsed:
 
 
 def get(session: Session | Connection, tenant_id: int, group_id: str, *, for_update: bool = False) -> StoredGroup:
-    query = select(*_COLUMNS).where(Group.tenant_id == tenant_id, Group.id == group_id)
-    if for_update:
-        query = query.with_for_update()
-    row = session.execute(query).first()
+    if not documents.is_id(group_id):
+        raise NotFound(f"Group {group_id} not found.")
+    row = _GET[for_update].first(session, {"tenant_id": tenant_id, "group_id": group_id})
     if row is None:
         raise NotFound(f"Group {group_id} not found.")
     return _stored(row)
@@ -291,15 +312,11 @@ def _save(
     if doc == current.doc and not (delta.added or delta.removed):
         return dataclasses.replace(current, member_delta=delta)
     now = utcnow()
-    values: dict[str, Any] = {"last_modified": now, "version": Group.version + 1}
+    values: dict[str, Any] = {"last_modified": now, "tenant_id_": tenant_id, "group_id_": current.id}
     if doc != current.doc:
         values.update(_columns(doc))
-    statement = (
-        update(Group).where(Group.tenant_id == tenant_id, Group.id == current.id).values(values)
-        .returning(Group.version)
-    )
     try:
-        version = session.execute(statement).scalar_one()
+        [version] = _UPDATE.first(session, values)
     except IntegrityError as error:
         raise _taken(doc["displayName"]) from error
     return StoredGroup(current.id, dict(doc), current.created, now, version, delta)

@@ -49,7 +49,7 @@ class _Compiled:
             if processor is not None:
                 self.processors[escaped.get(name, name)] = processor
         self.order = [escaped.get(name, name) for name in compiled.positiontup] if dialect.positional else None
-        columns = getattr(statement, "selected_columns", ())
+        columns = statement.exported_columns  # a SELECT's columns, or what an INSERT, UPDATE or DELETE RETURNS
         # Rows are named tuples: by position, or by column name as SQLAlchemy's Row (row.id, row.doc).
         self.row_type = collections.namedtuple("Row", [column.key or f"_{i}" for i, column in enumerate(columns)],
                                                rename=True)

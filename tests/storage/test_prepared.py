@@ -48,6 +48,20 @@ def test_rows_come_back_as_sqlalchemy_reads_them(engine: Engine) -> None:
         assert Prepared(_USER).first(connection, {"tenant_id": tenant_id, "user_id": "nobody"}) is None
 
 
+def test_rows_a_write_returns_come_back_by_name(engine: Engine) -> None:
+    """UPDATE ... RETURNING: the returned columns, through their types' processors, named as the columns."""
+    tenant_id = _tenant(engine)
+    with engine.begin() as connection:
+        Prepared(insert(users_table)).run(connection, _user(tenant_id, "u1", "Ann"))
+    bump = Prepared(update(users_table).where(users_table.c.id == bindparam("user_id_"))
+                    .values(version=users_table.c.version + 1).returning(users_table.c.version, users_table.c.doc))
+    with engine.begin() as connection:
+        row = bump.first(connection, {"user_id_": "u1", "active": False})
+        assert (row.version, row.doc) == (2, {"userName": "Ann", "n": [1, "é"]})
+        assert bump.first(connection, {"user_id_": "nobody", "active": False}) is None
+        assert connection.execute(select(users_table.c.active)).scalar_one() is False
+
+
 def test_a_json_column_keeps_what_the_fast_encoder_refuses(engine: Engine) -> None:
     """Documents go through scim.encoding.dumps: an integer beyond 64 bits (a tenant's integer attribute allows it)
     falls back to the standard library and reads back exact, on both databases."""
