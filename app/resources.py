@@ -132,8 +132,8 @@ def create(resource_type: ResourceType, store: ModuleType, body: Any) -> Any:
     parsed = payloads.parse_resource(body, resource_type)
     hashed = _hashed(parsed.password)
     tenant_id, creation = current_principal().tenant_id, activity.creating(resource_type, parsed)
-    connection = database.autocommit_writer()
-    if store is users and connection is not None:  # PostgreSQL: the user, its emails, its event: one statement
+    connection = database.autocommit_writer() if store is users else None
+    if connection is not None:  # PostgreSQL: the user, its emails, its event: one statement
         stored = users.commit_create(connection, tenant_id, documents.new_id(), parsed, creation.entries, **hashed)
         database.committed()
         return stored

@@ -27,7 +27,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -151,10 +151,17 @@ def _in_ids(dialect_name: str, column: ColumnElement[str]) -> ColumnElement[bool
     return column.in_(select(func.json_each(bindparam("ids", type_=JSON)).table_valued("value").c.value))
 
 
-def _membership_statements(dialect_name: str) -> dict[str, Prepared]:
+class _Membership(NamedTuple):
     """A membership delta's statements for one dialect: which ids are users of the tenant (locked FOR KEY SHARE on
     PostgreSQL, so a user deleted concurrently is either still there at commit or not found: never a foreign-key
     error); add those (INSERT ... ON CONFLICT DO NOTHING: RETURNING lists only the rows really written); remove."""
+
+    users: Prepared
+    add: Prepared
+    remove: Prepared
+
+
+def _membership_statements(dialect_name: str) -> _Membership:
     members = group_members_table.c
     users = select(User.id).where(User.tenant_id == bindparam("tenant_id"), _in_ids(dialect_name, User.id))
     added = (
@@ -170,8 +177,7 @@ def _membership_statements(dialect_name: str) -> dict[str, Prepared]:
                _in_ids(dialect_name, members.member_id))
         .returning(members.member_id)
     )
-    return {"users": Prepared(users.with_for_update(read=True, key_share=True)), "add": Prepared(added),
-            "remove": Prepared(removed)}
+    return _Membership(Prepared(users.with_for_update(read=True, key_share=True)), Prepared(added), Prepared(removed))
 
 
 _MEMBERSHIP = {name: _membership_statements(name) for name in _INSERTS}
@@ -196,17 +202,17 @@ def _add(
     added: list[str] = []
     skipped: list[str] = []
     for chunk in _chunks(ids):
-        known = {row[0] for row in statements["users"].all(session, {"tenant_id": tenant_id, "ids": list(chunk)})}
+        known = {row[0] for row in statements.users.all(session, {"tenant_id": tenant_id, "ids": list(chunk)})}
         skipped += [member_id for member_id in chunk if member_id not in known]
         if known:
             params = {"group_id": group_id, "tenant_id": tenant_id, "ids": sorted(known)}
-            added += [row[0] for row in statements["add"].all(session, params)]
+            added += [row[0] for row in statements.add.all(session, params)]
     return added, skipped
 
 
 def _remove(session: Session | Connection, tenant_id: int, group_id: str, ids: Sequence[str]) -> list[str]:
     """Remove the listed members (RFC 7644 §3.5.2.2); ids that are not members are ignored. Returns the ids removed."""
-    remove = _MEMBERSHIP[dialect(session)]["remove"]
+    remove = _MEMBERSHIP[dialect(session)].remove
     removed: list[str] = []
     for chunk in _chunks(ids):
         params = {"tenant_id": tenant_id, "group_id": group_id, "ids": list(chunk)}

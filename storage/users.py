@@ -195,7 +195,7 @@ def _insert_with_event() -> Prepared:
     """`create` and its event in one statement (storage.events.with_event): the user's row, its emails from one
     JSON array parameter (`emails`, rows of `_email_rows`: any number of them, one statement shape) and its event."""
     user = insert(users_table).values(
-        {column.name: bindparam(column.name, type_=column.type) for column in users_table.columns}
+        {user_column.name: bindparam(user_column.name, type_=user_column.type) for user_column in users_table.columns}
     ).returning(_users.id)
     email_columns = [_emails[name] for name in ("position", "value", "value_key", "type", "primary", "display")]
     rows = (func.json_to_recordset(bindparam("emails", type_=JSON))
@@ -318,7 +318,7 @@ def _save(
             _UPDATE.run(session, {**values, **where})
     except IntegrityError as error:
         raise _taken(error, doc["userName"]) from error
-    if doc.get("emails") != current.doc.get("emails"):
+    if _emails_changed(current, doc):
         _write_emails(session, tenant_id, current.id, doc, replace=True)
     return _saved(current, values)
 
@@ -344,7 +344,11 @@ def _saved(current: StoredUser, values: Mapping[str, Any]) -> StoredUser:
 def fits_one_statement(current: StoredUser, doc: Mapping[str, Any]) -> bool:
     """Whether writing `doc` over `current` is one UPDATE of the user's row, as `commit_if_current` needs: not when
     its emails change (their rows are rewritten too)."""
-    return doc.get("emails") == current.doc.get("emails")
+    return not _emails_changed(current, doc)
+
+
+def _emails_changed(current: StoredUser, doc: Mapping[str, Any]) -> bool:
+    return doc.get("emails") != current.doc.get("emails")
 
 
 @functools.cache
