@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import Connection
@@ -90,18 +91,18 @@ class Prepared:
     def first(self, executor: Session | Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row, or None."""
         connection, compiled = self._prepare(executor, params)
-        row = _run(connection, compiled, compiled.arguments(params), lambda cursor: cursor.fetchone())
+        row = _run(connection, [(compiled, compiled.arguments(params))], lambda cursor: cursor.fetchone())
         return None if row is None else compiled.row(row)
 
     def all(self, executor: Session | Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         connection, compiled = self._prepare(executor, params)
-        rows = _run(connection, compiled, compiled.arguments(params), lambda cursor: cursor.fetchall())
+        rows = _run(connection, [(compiled, compiled.arguments(params))], lambda cursor: cursor.fetchall())
         return [compiled.row(row) for row in rows]
 
     def run(self, executor: Session | Connection, params: Mapping[str, Any]) -> int:
         """Execute a statement that returns no rows; its row count."""
         connection, compiled = self._prepare(executor, params)
-        return _run(connection, compiled, compiled.arguments(params), lambda cursor: cursor.rowcount)
+        return _run(connection, [(compiled, compiled.arguments(params))], lambda cursor: cursor.rowcount)
 
     def run_many(self, executor: Session | Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per row (the driver's executemany; a plain execute for one row, which psycopg runs without
@@ -110,7 +111,20 @@ class Prepared:
             self.run(executor, rows[0])
         elif rows:
             connection, compiled = self._prepare(executor, rows[0])
-            _run(connection, compiled, [compiled.arguments(row) for row in rows], lambda _cursor: None, many=True)
+            _run(connection, [(compiled, [compiled.arguments(row) for row in rows])], lambda _cursor: None, many=True)
+
+    def after(self, executor: Session | Connection, first: tuple[Prepared, Mapping[str, Any]],
+              params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """PostgreSQL: run `first` (a statement and its parameters), then this statement, in one round trip
+        (psycopg's pipeline mode), and return this statement's rows. On a Connection outside a transaction
+        (autocommit) the two are one transaction, committed after this one, or rolled back if either fails; each
+        still takes its own snapshot (READ COMMITTED), so this one sees what was committed while `first` waited for a
+        lock: take a row lock in `first`, and this statement reads and writes under it."""
+        statement, first_params = first
+        connection, first_compiled = statement._prepare(executor, first_params)
+        compiled = self._prepare(executor, params)[1]
+        steps = [(first_compiled, first_compiled.arguments(first_params)), (compiled, compiled.arguments(params))]
+        return [compiled.row(row) for row in _run(connection, steps, lambda cursor: cursor.fetchall())]
 
     def _prepare(self, executor: Session | Connection, params: Mapping[str, Any]) -> tuple[Connection, _Compiled]:
         connection = connection_of(executor)
@@ -143,20 +157,26 @@ def _cursor(driver_connection: Any, dialect: Dialect) -> tuple[Any, bool]:
     return cursor, True
 
 
-def _run(connection: Connection, compiled: _Compiled, arguments: Any, fetch: Callable[[Any], Any], *,
+def _run(connection: Connection, steps: Sequence[tuple[_Compiled, Any]], fetch: Callable[[Any], Any], *,
          many: bool = False) -> Any:
-    """The driver's execute (or executemany), seen by the engine's cursor-execute listeners as SQLAlchemy's own
-    would be (with no execution context), so statement logging and counting keep working; its error as SQLAlchemy's."""
+    """The driver's execute (or executemany) of each statement and its arguments in turn, in one pipeline when
+    there are several (`Prepared.after`), seen by the engine's cursor-execute listeners as SQLAlchemy's own would be
+    (with no execution context), so statement logging and counting keep working; an error as SQLAlchemy's. `fetch`
+    reads the last statement's result."""
     cursor, kept = None, False
+    compiled, arguments = steps[0]
     try:
         cursor, kept = _cursor(connection.connection.driver_connection, connection.dialect)
         dispatch = connection.dispatch
-        if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(connection, cursor, compiled.sql, arguments, None, many)
-        (cursor.executemany if many else cursor.execute)(compiled.sql, arguments)
-        if dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(connection, cursor, compiled.sql, arguments, None, many)
-        return fetch(cursor)
+        pipeline = connection.connection.driver_connection.pipeline() if len(steps) > 1 else nullcontext()
+        with pipeline:
+            for compiled, arguments in steps:
+                if dispatch.before_cursor_execute:
+                    dispatch.before_cursor_execute(connection, cursor, compiled.sql, arguments, None, many)
+                (cursor.executemany if many else cursor.execute)(compiled.sql, arguments)
+                if dispatch.after_cursor_execute:
+                    dispatch.after_cursor_execute(connection, cursor, compiled.sql, arguments, None, many)
+            return fetch(cursor)
     except connection.dialect.loaded_dbapi.Error as error:
         raise _wrapped(connection, compiled, arguments, error, cursor) from error
     finally:

@@ -10,17 +10,18 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
 from storage import revisions, tenants, tokens
-from storage.db import make_engine, make_sessionmaker
+from storage.db import make_engine, make_sessionmaker, start_reading
 
 POSTGRES_URL = os.environ.get("SCIM_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -96,6 +97,23 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(postgres_database: str) -> Iterator[Engine]:
+    """PostgreSQL alone, for its one-statement writes (SQLite's writers queue, in a transaction)."""
+    truncate_all(postgres_database)
+    engine = make_engine(postgres_database)
+    yield engine
+    engine.dispose()
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A Connection as a request reads through: outside a transaction (on PostgreSQL, autocommit)."""
+    with engine.connect() as connection:
+        start_reading(connection)
+        yield connection
 
 
 @pytest.fixture

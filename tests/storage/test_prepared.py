@@ -13,6 +13,7 @@ from storage import events  # noqa: F401 (its connection listeners must cope wit
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Tenant, tenants_table, tokens_table, users_table
 from storage.prepared import Prepared
+from tests.conftest import reading
 
 _USER = select(users_table.c.id, users_table.c.doc, users_table.c.created, users_table.c.active).where(
     users_table.c.tenant_id == bindparam("tenant_id"), users_table.c.id == bindparam("user_id")
@@ -159,3 +160,18 @@ def test_a_connection_postgresql_dropped_is_invalidated(postgres_database: str) 
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_a_statement_after_another_is_one_transaction_with_it(pg_engine: Engine) -> None:
+    """`after`: two statements in one round trip, committed together on an autocommitting Connection, or neither."""
+    tenant_id = _tenant(pg_engine)
+    insert_user = Prepared(insert(users_table))
+    count = Prepared(select(func.count()).select_from(users_table))
+    with reading(pg_engine) as connection:
+        assert count.after(connection, (insert_user, _user(tenant_id, "u1", "ann")), {}) == [(1,)]
+        assert not connection.in_transaction()
+        with pytest.raises(IntegrityError):  # the second statement fails: the first one's row goes with it
+            insert_user.after(connection, (insert_user, _user(tenant_id, "u2", "bob")), _user(tenant_id, "u3", "ann"))
+        assert count.first(connection, {}) == (1,)
+    with pg_engine.connect() as other:  # committed: another connection sees it
+        assert other.scalar(select(func.count()).select_from(users_table)) == 1

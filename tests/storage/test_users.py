@@ -3,40 +3,22 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, func, select
+from sqlalchemy import Engine, event, func, select
 
 from scim.errors import Uniqueness
 from scim.payloads import ParsedResource
 from storage import events, tenants, users
-from storage.db import make_engine, make_sessionmaker, start_reading
+from storage.db import make_sessionmaker, start_reading
 from storage.events import Origin
 from storage.models import Event, User, UserEmail
 from storage.users import StoredUser
-from tests.conftest import truncate_all
+from tests.conftest import reading
 
 ORIGIN = Origin("PATCH", "/scim/v2/Users/x")
-
-
-@pytest.fixture
-def pg_engine(postgres_database: str) -> Iterator[Engine]:
-    """One-statement writes are PostgreSQL's: SQLite's writers queue, in a transaction."""
-    truncate_all(postgres_database)
-    engine = make_engine(postgres_database)
-    yield engine
-    engine.dispose()
-
-
-@contextmanager
-def reading(engine: Engine) -> Iterator[Connection]:
-    """A Connection as a request reads through: outside a transaction (on PostgreSQL, autocommit)."""
-    with engine.connect() as connection:
-        start_reading(connection)
-        yield connection
 
 
 def _create(engine: Engine, *names: str) -> tuple[int, list[StoredUser]]:
