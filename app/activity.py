@@ -4,7 +4,8 @@ Writes. The write functions of app.resources (shared by the routes and /Bulk) ca
 `patching(...)` / `replacing(...)` then `.record(stored)`, or `deleted(...)`, before the caller commits. The events
 go through the request's session, into the transaction (or Bulk operation's savepoint) of the change they
 describe: the change and its events commit together or not at all. (A user write that PostgreSQL makes in one
-statement takes its events as rows, `.entries(stored)`, and inserts them in that statement.) An event names the
+statement takes its events as rows, `.entries(stored)`, and inserts them in that statement; a group PATCH made so
+takes `group_patch_event(...)` and makes its events in SQL.) An event names the
 token (its id, never its secret), the client's address (after ProxyFix, see SCIM_TRUST_PROXY) and User-Agent, the
 request's method and path, and the status of the write it describes (201 created, 200 replaced or modified, 204
 deleted, as RFC 7644 §3.3-§3.6 define them; a group PATCH answered 204 No Content, or an operation of a Bulk
@@ -112,6 +113,12 @@ def creating(resource_type: ResourceType, parsed: ParsedResource) -> Creation:
 def patching(resource_type: ResourceType, current: Any, operations: Patch) -> Update:
     """Before a PATCH (RFC 7644 §3.5.2)."""
     return Update(resource_type, current, operations.password is not None, bool(operations.member_steps))
+
+
+def group_patch_event(resource_type: ResourceType, group_id: str) -> dict[str, Any]:
+    """For a group PATCH that makes its events itself (storage.groups.commit_patch): the row they share but for kind
+    and diff."""
+    return events.entry(_origin(), events.GROUP_UPDATED, Update.status, resource_type.name, group_id)
 
 
 def replacing(resource_type: ResourceType, current: Any, parsed: ParsedResource) -> Update:

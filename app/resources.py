@@ -22,7 +22,7 @@ from scim.projection import Projection
 from scim.schemas import ResourceType
 from scim.search import SearchParams, list_response
 from scim.versions import if_none_match_hit
-from storage import documents, groups, users
+from storage import documents, events, groups, users
 
 _STORAGE: dict[str, ModuleType] = {"User": users, "Group": groups}
 _NAMES = {store: name for name, store in _STORAGE.items()}
@@ -165,6 +165,10 @@ def modify(resource_type: ResourceType, store: ModuleType, resource_id: str, bod
     """Apply a PatchOp body (RFC 7644 §3.5.2): all operations or none; a stale `if_match` is a 412 (§3.14)."""
     operations = patch.compile_patch(body, resource_type, resource_id)
     hashed = _hashed(operations.password)
+    if store is groups:
+        stored = _patch_group_in_one_round_trip(resource_type, resource_id, if_match, operations)
+        if stored is not None:
+            return stored
     return _write(
         store, resource_id, if_match, lambda current: activity.patching(resource_type, current, operations),
         lambda session, tenant_id, current: store.patch(session, tenant_id, current, operations, **hashed),
@@ -225,6 +229,36 @@ def _write_user_from_snapshot(
     stored = users.save_if_current(database.writer(), tenant_id, current, doc, password_hash)
     if stored is not None:
         update.record(stored)
+    return stored
+
+
+def _patch_group_in_one_round_trip(
+    resource_type: ResourceType, resource_id: str, if_match: str | None, operations: patch.Patch
+) -> groups.StoredGroup | None:
+    """On PostgreSQL, PATCH a group in one round trip that also commits it (storage.groups.commit_patch). Membership
+    steps alone need no read first: they apply to the members as they are once the group is locked. Document
+    operations and an If-Match apply to the group as the request's reads see it, and the write then happens only if
+    it is still at that version. None when this cannot decide (SQLite or a transaction under way, a step that clears
+    the membership, no such group, the group moved on, the If-Match or an operation failed against the snapshot):
+    the caller does it all in a transaction, under the lock, and answers the error if there is one."""
+    connection = database.autocommit_writer()
+    if connection is None or not groups.fits_one_statement(operations):
+        return None
+    tenant_id, event = current_principal().tenant_id, activity.group_patch_event(resource_type, resource_id)
+    if not operations.document_ops and if_match is None:
+        stored = groups.commit_patch(connection, tenant_id, resource_id, operations.member_steps, event)
+    else:
+        current = groups.get(connection, tenant_id, resource_id)  # NotFound: no group by that id, locked or not
+        try:
+            groups.check_version(current, if_match)
+            doc = patch.apply(operations, current.doc)
+        except ScimError:
+            return None
+        changes = events.group_document_changes(resource_type, current.doc, doc)
+        stored = groups.commit_patch(connection, tenant_id, resource_id, operations.member_steps, event, current, doc,
+                                     changes)
+    if stored is not None:
+        database.committed()
     return stored
 
 

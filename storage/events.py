@@ -25,9 +25,31 @@ import binascii
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CTE, Connection, Engine, Insert, Pool, bindparam, delete, event, func, insert, select
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Connection,
+    Engine,
+    Insert,
+    Integer,
+    Pool,
+    String,
+    bindparam,
+    case,
+    collate,
+    column,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -35,9 +57,11 @@ from scim.errors import InvalidValue
 from scim.schemas import USER, Attribute, ResourceType
 from storage.db import connection_of, dialect
 from storage.documents import timestamp
-from storage.groups import MemberDelta
 from storage.models import Event, Tenant, events_table, utcnow
 from storage.prepared import Prepared
+
+if TYPE_CHECKING:  # storage.groups writes its events through this module
+    from storage.groups import MemberDelta
 
 # -- event kinds ----------------------------------------------------------------------------------------------------
 
@@ -111,7 +135,7 @@ def changes_on_update(
         diff["password"] = {"new": REDACTED}
     if resource_type.name == USER.name:
         return [Change(_user_kind(before, after), diff)]
-    return _group_changes(diff, members or MemberDelta())
+    return _group_changes(diff, members)
 
 
 def _user_kind(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
@@ -122,16 +146,30 @@ def _user_kind(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     return USER_UPDATED
 
 
-def _group_changes(diff: dict[str, Any], members: MemberDelta) -> list[Change]:
+def group_document_changes(
+    resource_type: ResourceType, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> list[Change]:
+    """The events of a group write's document alone: `group.renamed`, `group.updated` (none if it is unchanged)."""
+    return _group_document_changes(document_diff(resource_type, before, after))
+
+
+def _group_document_changes(diff: dict[str, Any]) -> list[Change]:
     changes = []
     renamed = diff.pop("displayName", None)
     if renamed:
         changes.append(Change(GROUP_RENAMED, {"displayName": renamed}))
     if diff:
         changes.append(Change(GROUP_UPDATED, diff))
-    if members.added or members.skipped:
+    return changes
+
+
+def _group_changes(diff: dict[str, Any], members: MemberDelta | None) -> list[Change]:
+    """The document's events, the membership's, or `group.updated` with an empty diff when nothing changed;
+    `group_event_rows` makes the same in SQL."""
+    changes = _group_document_changes(diff)
+    if members is not None and (members.added or members.skipped):
         changes.append(Change(GROUP_MEMBERS_ADDED, {"members": _member_summary(members.added, members.skipped)}))
-    if members.removed:
+    if members is not None and members.removed:
         changes.append(Change(GROUP_MEMBERS_REMOVED, {"members": {"removed": _ids(members.removed)}}))
     return changes or [Change(GROUP_UPDATED, {})]
 
@@ -243,17 +281,23 @@ _STAGED = tuple(column.name for column in events_table.columns if not column.pri
 _EVENT_PARAM = "event_"  # prefix of an event's parameters in a with_event statement
 
 
-def _insert_in_order(after: CTE | None = None, prefix: str = "") -> Insert:
+def _insert_in_order(after: CTE | None = None, prefix: str = "", rows: CTE | None = None) -> Insert:
     """PostgreSQL: the INSERT of one event (parameters `<prefix><column>`), taking the commit-order lock itself (one
-    round trip, not two); with `after`, one event per row of that CTE, the lock taken once its rows are made. The
-    lock is taken in a MATERIALIZED CTE (never folded into the INSERT), which runs before the first row is built, so
-    before the first id is drawn; the test that holds an event writer open checks that a second one waits."""
+    round trip, not two); with `after`, one event per row of that CTE, the lock taken once its rows are made; with
+    `rows` too, one event per row of `rows` (in `position` order), whose columns (`kind`, `diff`) replace those
+    parameters. The lock is taken in a MATERIALIZED CTE (never folded into the INSERT), which runs before the first
+    row is built, so before the first id is drawn; the test that holds an event writer open checks that a second one
+    waits."""
     lock = select(func.pg_advisory_xact_lock(EVENTS_LOCK))
     if after is not None:
         lock = lock.select_from(after)
     order = lock.cte("commit_order").prefix_with("MATERIALIZED")
-    values = select(*(bindparam(prefix + name, type_=events_table.c[name].type) for name in _STAGED))
-    return insert(events_table).from_select(_STAGED, values.select_from(order))
+    given = rows.c if rows is not None else {}
+    values = select(*(given[name] if name in given else bindparam(prefix + name, type_=events_table.c[name].type)
+                      for name in _STAGED)).select_from(order)
+    if rows is not None:
+        values = values.select_from(rows).order_by(rows.c.position)
+    return insert(events_table).from_select(_STAGED, values)
 
 
 _INSERT_IN_ORDER = Prepared(_insert_in_order())
@@ -268,6 +312,51 @@ def with_event(change: UpdateBase) -> Insert:
     transaction of its own: the change, its event and their commit cost one round trip instead of four (BEGIN, the
     change, the event, COMMIT), and they commit together or not at all. A change that writes no row adds no event."""
     return _insert_in_order(change.cte("change"), _EVENT_PARAM)
+
+
+def with_events(rows: CTE, after: CTE) -> CTE:
+    """PostgreSQL: a statement's events (one per row of `rows`: `group_event_rows`), each an `entry` (`event_params`)
+    but for its kind and diff, inserted under the commit-order lock, taken once `after` has a row: `after` reads the
+    statement's writes, so its row comes once they have taken their row locks (see `with_event`). A CTE, for a
+    statement that returns something else."""
+    return _insert_in_order(after, _EVENT_PARAM, rows).cte("logged")
+
+
+def group_event_rows(delta: CTE) -> CTE:
+    """PostgreSQL: the events of a group write as rows (kind, diff, position), as `changes_on_update` makes them: the
+    document's, `group_document_changes` as the `changes` parameter (a JSON list of {kind, diff, position}, at most
+    two: positions 1 and 2), then the membership's from `delta`, a one-row CTE of the ids the write `added`,
+    `removed` and `skipped` (text[] columns); `group.updated` with an empty diff when none changed. (Sorting the ids
+    here, only for an event that lists them, measured faster than sorting them in `delta`.)"""
+    changes = (func.jsonb_to_recordset(bindparam("changes", type_=JSONB))
+               .table_valued(column("kind", String), column("diff", JSONB), column("position", Integer))
+               .render_derived(with_types=True))
+    added, removed, skipped = (func.cardinality(delta.c[name]) > 0 for name in ("added", "removed", "skipped"))
+    members_added = func.jsonb_build_object("added", _ids_in_sql(delta.c.added)).op("||")(
+        case((skipped, func.jsonb_build_object("skipped", _ids_in_sql(delta.c.skipped))),
+             else_=func.jsonb_build_object()))
+    members_removed = func.jsonb_build_object("removed", _ids_in_sql(delta.c.removed))
+    document = select(changes.c.kind, changes.c.diff, changes.c.position)
+    return union_all(
+        document,
+        select(_text(GROUP_MEMBERS_ADDED), func.jsonb_build_object("members", members_added), literal(3))
+        .where(or_(added, skipped)),
+        select(_text(GROUP_MEMBERS_REMOVED), func.jsonb_build_object("members", members_removed), literal(4))
+        .where(removed),
+        select(_text(GROUP_UPDATED), func.jsonb_build_object(), literal(5))
+        .where(~or_(added, removed, skipped), ~document.exists()),
+    ).cte("group_events")
+
+
+def _text(value: str) -> ColumnElement[str]:
+    return literal(value, String)
+
+
+def _ids_in_sql(ids: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`_ids` of a text[] column: the first MEMBER_IDS_SHOWN in code-point order (as Python sorts), and the count."""
+    value = func.unnest(ids).table_valued("id").render_derived()
+    first = select(value.c.id).order_by(collate(value.c.id, "C")).limit(MEMBER_IDS_SHOWN).scalar_subquery()
+    return func.jsonb_build_object("ids", func.to_jsonb(func.array(first)), "count", func.cardinality(ids))
 
 
 def event_params(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from scim.schemas import DEFAULT_REGISTRY, GROUP, USER, Schema
 from storage import events
 from storage.db import make_sessionmaker
-from storage.events import REDACTED, Change, MemberDelta
+from storage.events import REDACTED, Change
+from storage.groups import MemberDelta
 from storage.models import Event, Token, User
 from tests.api.test_foundation import assert_scim_error
 from tests.conftest import make_token

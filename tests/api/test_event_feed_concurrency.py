@@ -33,6 +33,7 @@ from tests.conftest import make_token
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
 WRITERS = 6
 REQUESTS_PER_WRITER = 16
 STARTUP_SECONDS = 90  # a loaded CI machine (pytest -n) starts 3 workers slowly
@@ -139,6 +140,34 @@ def test_a_user_patch_waits_for_the_open_event_writer_too(app: Flask) -> None:
 
     assert write_behind_an_open_event_writer(app, tenant_id, second) == ["first", user_id]
     assert client.get(f"/scim/v2/Users/{user_id}", headers=auth).get_json()["active"] is False
+
+
+def test_a_group_patch_waits_for_the_open_event_writer_too(app: Flask) -> None:
+    """Also on PostgreSQL, where a group PATCH writes its members, the group and its events and commits in one
+    statement (storage.groups.commit_patch_if_current): its events come after the open writer's, in order."""
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {make_token(app, 'acme')}"}
+    user_id = client.post("/scim/v2/Users", headers=auth,
+                          json={"schemas": [USER_URN], "userName": "ann@example.com"}).get_json()["id"]
+    group_id = client.post("/scim/v2/Groups", headers=auth,
+                           json={"schemas": [GROUP_URN], "displayName": "Staff"}).get_json()["id"]
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        tenant_id = tenants.find_by_name(session, "acme").id
+        events.prune(session, utcnow())  # the creations' events: only the ones below are compared
+    patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "replace", "path": "displayName", "value": "Staff 2"},
+        {"op": "add", "path": "members", "value": [{"value": user_id}]}]}
+
+    def second() -> None:
+        response = client.patch(f"/scim/v2/Groups/{group_id}", headers=auth, json=patch)
+        assert response.status_code == 204, response.get_json()
+
+    assert write_behind_an_open_event_writer(app, tenant_id, second) == ["first", group_id, group_id]
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        kinds = [row[0].kind for row in events.read(session, limit=10)]
+    assert kinds == [events.USER_CREATED, events.GROUP_RENAMED, events.GROUP_MEMBERS_ADDED]
+    members = client.get(f"/scim/v2/Groups/{group_id}", headers=auth).get_json()["members"]
+    assert [member["value"] for member in members] == [user_id]
 
 
 def test_a_savepoint_rolled_back_takes_its_events_along(app: Flask) -> None:
