@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, event, insert, text
 from sqlalchemy.orm import Session
@@ -556,7 +557,11 @@ def _plan(engine: Engine, resources: ResourceMap, resource_type: ResourceType, f
     statement, parameters = captured[-1]
     explain = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
     with engine.connect() as connection:
-        rows = connection.exec_driver_sql(explain + statement, parameters).all()
+        if engine.dialect.name == "postgresql" and not isinstance(parameters, Mapping):  # storage.prepared's `$1`
+            cursor = psycopg.RawCursor(connection.connection.driver_connection)
+            rows = cursor.execute(explain + statement, parameters).fetchall()
+        else:
+            rows = connection.exec_driver_sql(explain + statement, parameters).all()
     return "\n".join(str(row[-1]) for row in rows)
 
 
