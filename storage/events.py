@@ -3,8 +3,9 @@
 Writing. `stage()` queues an event (an `entry()`) on a Session's or Connection's transaction; a listener on the
 connection's commit inserts the queued events as the last statement of that transaction, so an event commits with
 the change it describes or not at all: a rollback discards it, and so does the rollback of a savepoint it was
-staged in (a failed Bulk operation). On PostgreSQL a write that is one statement can instead carry its event itself
-(`with_event`, `commit_now`): run in autocommit, the change, its event and the commit are that one statement.
+staged in (a failed Bulk operation). On PostgreSQL a write that is one statement can instead carry its events itself
+(`with_event`, `with_events`, `commit_now`): run in autocommit, the change, its events and the commit are that one
+statement.
 Nothing else inserts events.
 
 Commit order. A feed reader asks for `id > cursor`. An autoincrement id is assigned at INSERT, not at COMMIT: on
