@@ -192,6 +192,21 @@ def test_okta_adds_a_list_of_members(client: FlaskClient, auth: dict) -> None:
     assert members(client, auth, group["id"]) == sorted(ids)
 
 
+def test_a_group_push_is_one_round_trip_after_the_token(app: Flask, client: FlaskClient, auth: dict) -> None:
+    """Okta's and Entra's group push (membership steps alone): on PostgreSQL the token's lookup, then the group's row
+    lock and the write pipelined (storage.groups.commit_patch), not a transaction of eight statements."""
+    ids = new_users(client, auth, 2)
+    group = new_group(client, auth, members=refs(ids[:1]))
+    with recorded_sql(app.extensions["scim.engine"]) as statements:
+        response = patch(client, auth, group["id"], {"op": "add", "path": "members", "value": refs(ids[1:])},
+                         {"op": "remove", "path": f'members[value eq "{ids[0]}"]'})
+    assert_patched(response, 2)
+    assert members(client, auth, group["id"]) == ids[1:]
+    if app.extensions["scim.engine"].dialect.name == "postgresql":
+        assert len(statements) == 3, statements
+        assert "FOR UPDATE" in statements[1] and "INSERT INTO events" in statements[2]
+
+
 def test_okta_mixes_a_filtered_remove_and_an_add_in_one_request(client: FlaskClient, auth: dict) -> None:
     ids = new_users(client, auth, 3)
     group = new_group(client, auth, members=refs(ids[:2]))
