@@ -35,8 +35,10 @@ Processor = Callable[[Any], Any]
 class _Compiled:
     """One statement's SQL for one dialect and set of written columns, with its parameter and row handling."""
 
-    def __init__(self, statement: Executable, dialect: Dialect, keys: Sequence[str] | None) -> None:
+    def __init__(self, statement: Executable, dialect: Dialect, keys: Sequence[str] | None, custom_plan: bool) -> None:
         compiled = statement.compile(dialect=_compiling(dialect), column_keys=list(keys) if keys is not None else None)
+        # psycopg prepares a statement run five times, and PostgreSQL may then plan it once for any parameters.
+        self.options = {"prepare": False} if custom_plan and dialect.name == "postgresql" else {}
         if any(bind.expanding or bind.literal_execute for bind in compiled.binds.values()):
             raise ValueError("prepared statements take no expanding or literal-execute parameters")
         if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
@@ -81,8 +83,12 @@ class _Compiled:
 class Prepared:
     """A Core statement to run on the request path; see the module docstring."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, *, custom_plan: bool = False) -> None:
+        """`custom_plan`: PostgreSQL plans the statement for its parameters' values on every run, never once for any
+        values (a generic plan): for a statement whose best plan depends on them, such as which index serves a
+        group's members, the whole group or the few ids named."""
         self.statement = statement
+        self._custom_plan = custom_plan
         self._writes_columns = isinstance(statement, UpdateBase)
         self._compiled: dict[tuple[str, tuple[str, ...] | None], _Compiled] = {}
 
@@ -115,17 +121,18 @@ class Prepared:
             connection, compiled = self._prepare(executor, rows[0])
             _run(connection, [(compiled, [compiled.arguments(row) for row in rows])], lambda _cursor: None, many=True)
 
-    def after(self, executor: Session | Connection, first: tuple[Prepared, Mapping[str, Any]],
+    def after(self, executor: Session | Connection, before: Sequence[tuple[Prepared, Mapping[str, Any]]],
               params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """PostgreSQL: run `first` (a statement and its parameters), then this statement, in one round trip
+        """PostgreSQL: run the statements `before` (each with its parameters), then this one, in one round trip
         (psycopg's pipeline mode), and return this statement's rows. On a Connection outside a transaction
-        (autocommit) the two are one transaction, committed after this one, or rolled back if either fails; each
-        still takes its own snapshot (READ COMMITTED), so this one sees what was committed while `first` waited for a
-        lock: take a row lock in `first`, and this statement reads and writes under it."""
-        statement, first_params = first
-        connection, first_compiled = statement._prepare(executor, first_params)
-        compiled = self._prepare(executor, params)[1]
-        steps = [(first_compiled, first_compiled.arguments(first_params)), (compiled, compiled.arguments(params))]
+        (autocommit) they are one transaction, committed after this one, or rolled back if any fails; each still
+        takes its own snapshot (READ COMMITTED), so this one sees what was committed while an earlier one waited for
+        a lock: take a row lock before, and this statement reads and writes under it."""
+        steps = []
+        for statement, statement_params in (*before, (self, params)):
+            connection, compiled = statement._prepare(executor, statement_params)
+            steps.append((compiled, compiled.arguments(statement_params)))
+        compiled = steps[-1][0]
         return [compiled.row(row) for row in _run(connection, steps, lambda cursor: cursor.fetchall())]
 
     def _prepare(self, executor: Session | Connection, params: Mapping[str, Any]) -> tuple[Connection, _Compiled]:
@@ -137,7 +144,7 @@ class Prepared:
     def _compile(self, dialect: Dialect, keys: tuple[str, ...] | None) -> _Compiled:
         compiled = self._compiled.get((dialect.name, keys))
         if compiled is None:
-            compiled = self._compiled[dialect.name, keys] = _Compiled(self.statement, dialect, keys)
+            compiled = self._compiled[dialect.name, keys] = _Compiled(self.statement, dialect, keys, self._custom_plan)
         return compiled
 
 
@@ -179,16 +186,23 @@ def _run(connection: Connection, steps: Sequence[tuple[_Compiled, Any]], fetch: 
     cursor, kept = None, False
     compiled, arguments = steps[0]
     try:
-        cursor, kept = _cursor(connection.connection.driver_connection, connection.dialect)
+        driver_connection = connection.connection.driver_connection
+        cursor, kept = _cursor(driver_connection, connection.dialect)
         dispatch = connection.dispatch
-        pipeline = connection.connection.driver_connection.pipeline() if len(steps) > 1 else nullcontext()
-        with pipeline:
+        with driver_connection.pipeline() if len(steps) > 1 else nullcontext() as pipeline:
             for compiled, arguments in steps:
                 if dispatch.before_cursor_execute:
                     dispatch.before_cursor_execute(connection, cursor, compiled.sql, arguments, None, many)
-                (cursor.executemany if many else cursor.execute)(compiled.sql, arguments)
+                if many:
+                    cursor.executemany(compiled.sql, arguments)
+                else:
+                    cursor.execute(compiled.sql, arguments, **compiled.options)
                 if dispatch.after_cursor_execute:
                     dispatch.after_cursor_execute(connection, cursor, compiled.sql, arguments, None, many)
+            if pipeline is not None:
+                # Every result in before reading the last: without it, a server notice among three results (a LOG
+                # of auto_explain) made psycopg's fetch return the first statement's rows now and then.
+                pipeline.sync()
             return fetch(cursor)
     except connection.dialect.loaded_dbapi.Error as error:
         raise _wrapped(connection, compiled, arguments, error, cursor) from error

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy import Connection, Engine, event, insert, select, text
 
 from scim.errors import Uniqueness
 from scim.patch import Patch, apply, compile_patch
@@ -19,7 +19,7 @@ from storage import events, groups, tenants
 from storage.db import begin_write, make_sessionmaker, start_reading
 from storage.events import Origin
 from storage.groups import MemberDelta, StoredGroup
-from storage.models import Event
+from storage.models import Event, Group, GroupMember, utcnow
 from tests.conftest import reading
 from tests.storage.test_groups import insert_users
 
@@ -87,7 +87,7 @@ def test_a_rename_its_member_changes_and_their_events_commit_in_one_round_trip(p
     statements = _statements(pg_engine)
     with reading(pg_engine) as connection:
         stored = _commit(connection, tenant_id, group, operations)
-        assert len(statements) == 2 and not connection.in_transaction()  # the row lock, then the write: pipelined
+        assert len(statements) == 3 and not connection.in_transaction()  # plan mode, row lock, write: pipelined
     assert stored is not None
     delta = MemberDelta(added=(ids[2], ids[3]), removed=(ids[1],), skipped=("ghost",))
     assert (sorted(stored.member_delta.added), stored.member_delta.removed, stored.member_delta.skipped) == (
@@ -127,6 +127,38 @@ def test_a_patch_that_changes_nothing_keeps_the_version_and_logs_one_empty_updat
     seen, members, logged = _state(pg_engine, tenant_id, group.id)
     assert (seen, members) == (group, {ids[0], ids[1]})
     assert logged == [(events.GROUP_UPDATED, {})]
+
+
+def test_the_write_is_planned_once_and_never_scans_the_group_to_delete(pg_engine: Engine) -> None:
+    """The write runs a generic plan (made once, for any group): its DELETE must not scan the group, which the
+    statistics of many small groups make look cheap (it did, written `group_id = $g AND member_id = ANY($ids)`)."""
+    tenant_id, ids, group = _setup(pg_engine, users=400, members=300)
+    now = utcnow()
+    with make_sessionmaker(pg_engine).begin() as session:
+        small = [{"id": f"00000000-0000-4000-9000-{index:012d}", "tenant_id": tenant_id, "display_name": f"g{index}",
+                  "display_name_key": f"g{index}", "doc": {"displayName": f"g{index}"}, "created": now,
+                  "last_modified": now, "version": 1} for index in range(1500)]
+        session.execute(insert(Group), small)
+        session.execute(insert(GroupMember), [{"group_id": row["id"], "member_id": ids[300 + index % 100],
+                                               "tenant_id": tenant_id} for index, row in enumerate(small)])
+        session.execute(text("ANALYZE"))
+    plans: list[str] = []
+    with reading(pg_engine) as connection:
+        driver_connection = connection.connection.driver_connection
+        driver_connection.add_notice_handler(lambda diagnostic: plans.append(diagnostic.message_primary or ""))
+        for statement in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+                          "SET client_min_messages = log"):
+            connection.exec_driver_sql(statement)
+        for index in range(8):  # psycopg prepares a statement on its sixth run
+            assert _commit(connection, tenant_id, group, _operations(group.id, _remove(ids[index])))
+        prepared = connection.exec_driver_sql("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                              "WHERE statement LIKE '%%group_events%%'").all()
+        connection.exec_driver_sql("RESET client_min_messages")
+    assert prepared and all(generic > 0 and custom == 0 for generic, custom in prepared), prepared
+    [last] = [plan for plan in plans if "Delete on group_members" in plan][-1:]
+    deleting = last[last.index("CTE removed"):]
+    deleting = deleting[:deleting.index("\n  CTE ")]
+    assert "Index Cond: ((group_id)::text = ($" not in deleting, last  # the whole group, by the group's id alone
 
 
 def test_document_operations_apply_only_to_the_version_read(pg_engine: Engine) -> None:

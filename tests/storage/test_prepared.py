@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, bindparam, func, insert, literal, select, text, update
+from sqlalchemy import Engine, bindparam, func, insert, literal, literal_column, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from storage import events  # noqa: F401 (its connection listeners must cope with a dropped connection)
@@ -168,10 +168,23 @@ def test_a_statement_after_another_is_one_transaction_with_it(pg_engine: Engine)
     insert_user = Prepared(insert(users_table))
     count = Prepared(select(func.count()).select_from(users_table))
     with reading(pg_engine) as connection:
-        assert count.after(connection, (insert_user, _user(tenant_id, "u1", "ann")), {}) == [(1,)]
+        assert count.after(connection, [(insert_user, _user(tenant_id, "u1", "ann"))], {}) == [(1,)]
         assert not connection.in_transaction()
         with pytest.raises(IntegrityError):  # the second statement fails: the first one's row goes with it
-            insert_user.after(connection, (insert_user, _user(tenant_id, "u2", "bob")), _user(tenant_id, "u3", "ann"))
+            insert_user.after(connection, [(insert_user, _user(tenant_id, "u2", "bob"))], _user(tenant_id, "u3", "ann"))
         assert count.first(connection, {}) == (1,)
     with pg_engine.connect() as other:  # committed: another connection sees it
         assert other.scalar(select(func.count()).select_from(users_table)) == 1
+
+
+def test_a_statement_planned_for_its_values_is_never_prepared_on_the_server(pg_engine: Engine) -> None:
+    """`custom_plan`: PostgreSQL gets no prepared statement to plan once for any values, however often it runs."""
+    tenant_id = _tenant(pg_engine)
+    planned, prepared = (Prepared(_USER.add_columns(literal_column(f"'{name}'")), custom_plan=custom)
+                         for name, custom in (("planned", True), ("prepared", False)))
+    with reading(pg_engine) as connection:
+        for _ in range(8):  # psycopg prepares a statement on its fifth run
+            for statement in (planned, prepared):
+                assert statement.first(connection, {"tenant_id": tenant_id, "user_id": "none"}) is None
+        texts = [row[0] for row in connection.exec_driver_sql("SELECT statement FROM pg_prepared_statements")]
+    assert any("prepared" in text for text in texts) and not any("planned" in text for text in texts), texts
