@@ -4,9 +4,9 @@ Writes. The write functions of app.resources (shared by the routes and /Bulk) ca
 `patching(...)` / `replacing(...)` then `.record(stored)`, or `deleted(...)`, before the caller commits. The events
 go through the request's session, into the transaction (or Bulk operation's savepoint) of the change they
 describe: the change and its events commit together or not at all. (A user write that PostgreSQL makes in one
-statement takes its events as rows, `.entries(stored)`, and inserts them in that statement; a group PATCH made so
-takes `group_patch_event(...)` and makes its events in SQL.) An event names the
-token (its id, never its secret), the client's address (after ProxyFix, see SCIM_TRUST_PROXY) and User-Agent, the
+statement takes its events as rows, `.entries(stored)`, and inserts them in that statement; a group PATCH that it
+makes in one round trip takes `group_patch_event(...)` and makes its events in SQL.) An event names the token (its
+id, never its secret), the client's address (after ProxyFix, see SCIM_TRUST_PROXY) and User-Agent, the
 request's method and path, and the status of the write it describes (201 created, 200 replaced or modified, 204
 deleted, as RFC 7644 §3.3-§3.6 define them; a group PATCH answered 204 No Content, or an operation of a Bulk
 request, still says 200).

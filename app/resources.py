@@ -242,7 +242,7 @@ def _patch_group_in_one_round_trip(
     the membership, no such group, the group moved on, the If-Match or an operation failed against the snapshot):
     the caller does it all in a transaction, under the lock, and answers the error if there is one."""
     connection = database.autocommit_writer()
-    if connection is None or not groups.fits_one_statement(operations):
+    if connection is None or not groups.fits_one_round_trip(operations):
         return None
     tenant_id, event = current_principal().tenant_id, activity.group_patch_event(resource_type, resource_id)
     if not operations.document_ops and if_match is None:

@@ -421,8 +421,8 @@ def _save(
     return StoredGroup(current.id, dict(doc), current.created, now, version, delta)
 
 
-def fits_one_statement(operations: Patch) -> bool:
-    """Whether a PATCH is one statement (`commit_patch_if_current`): its membership steps add and remove ids, and
+def fits_one_round_trip(operations: Patch) -> bool:
+    """Whether a PATCH is one round trip (`commit_patch`): its membership steps add and remove ids, and
     none clears the membership (remove all, replace), which reads the members first (`_set_members`)."""
     return not _net_steps(operations.member_steps)[0]
 
@@ -439,7 +439,7 @@ def commit_patch(
 ) -> StoredGroup | None:
     """A group PATCH and its commit in one round trip, on a Connection that autocommits (PostgreSQL, outside a
     transaction: storage.db.autocommits): the group's row is locked (`_GET`), then `_patch_with_events` runs, seeing
-    all that was committed before the lock was granted, so the membership steps (none a clear: `fits_one_statement`)
+    all that was committed before the lock was granted, so the membership steps (none a clear: `fits_one_round_trip`)
     apply to the members as they are then, as under `get(..., for_update=True)`; the two commit together. With
     `current` (read without a lock) and `doc` (the patched document), only if the group is still at
     `current.version`. The events are `event` (a `storage.events.entry`) for each of the document's `changes`

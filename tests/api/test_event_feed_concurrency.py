@@ -144,7 +144,7 @@ def test_a_user_patch_waits_for_the_open_event_writer_too(app: Flask) -> None:
 
 def test_a_group_patch_waits_for_the_open_event_writer_too(app: Flask) -> None:
     """Also on PostgreSQL, where a group PATCH writes its members, the group and its events and commits in one
-    statement (storage.groups.commit_patch_if_current): its events come after the open writer's, in order."""
+    round trip (storage.groups.commit_patch): its events come after the open writer's, in order."""
     client = app.test_client()
     auth = {"Authorization": f"Bearer {make_token(app, 'acme')}"}
     user_id = client.post("/scim/v2/Users", headers=auth,

@@ -253,11 +253,11 @@ def test_a_rename_that_waited_for_the_group_gives_way_to_the_write_that_held_it(
     assert (seen.version, seen.doc, members) == (2, group.doc, {ids[0], ids[1]})
 
 
-def test_refused_where_it_would_not_be_one_statement_committing_as_it_runs(engine: Engine) -> None:
+def test_refused_where_it_would_not_be_one_round_trip_committing_as_it_runs(engine: Engine) -> None:
     tenant_id, ids, group = _setup(engine, users=2, members=1)
     add = _operations(group.id, _add(ids[1]))
     clear = _operations(group.id, {"op": "replace", "path": "members", "value": [{"value": ids[1]}]})
-    assert groups.fits_one_statement(add) and not groups.fits_one_statement(clear)
+    assert groups.fits_one_round_trip(add) and not groups.fits_one_round_trip(clear)
     reading_connection, in_transaction = engine.connect(), engine.connect()
     start_reading(reading_connection)
     in_transaction.begin()
