@@ -50,6 +50,10 @@ READING = "scim_reading"
 # commits, never caught up, and the WAL grew without bound (690 MB after 30 s of PATCH). SQLite still checkpoints when
 # the last connection closes, and any other process (the sqlite3 CLI) keeps its own default.
 CHECKPOINT_EVERY = 200
+# Reads through a memory map of the database file (up to this much of it) instead of a read() per page: the pages
+# are the OS page cache's, shared by the workers, not copied into each connection's cache. GET by id 1.04x in the
+# load bench; writes and list pages unchanged.
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 WRITER_LOCK_SUFFIX = "-writer.lock"  # the writer queue's file, beside the database
 
 # The lock files this thread holds: a second writer connection in the same thread must not queue behind the first
@@ -226,6 +230,7 @@ def _tune_sqlite(engine: Engine, writer_lock: str | None) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         if writer_lock is not None:
             cursor.execute("PRAGMA wal_autocheckpoint=0")  # see CHECKPOINT_EVERY
         cursor.close()
