@@ -116,6 +116,15 @@ def reading(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
+@contextmanager
+def reading_and_in_a_transaction(engine: Engine) -> Iterator[tuple[Connection, Connection]]:
+    """A reading Connection (`reading`) and one in a transaction: where a one-statement write is refused (the
+    second always, the first on SQLite, whose writers queue in a transaction)."""
+    with reading(engine) as outside, engine.connect() as inside:
+        inside.begin()
+        yield outside, inside
+
+
 @pytest.fixture
 def app(db_url: str) -> Iterator[Flask]:
     app = create_app({"DATABASE_URL": db_url, "TESTING": True})

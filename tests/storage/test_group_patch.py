@@ -16,11 +16,11 @@ from scim.patch import Patch, apply, compile_patch
 from scim.payloads import ParsedResource
 from scim.schemas import GROUP, PATCH_OP_URN
 from storage import events, groups, tenants
-from storage.db import begin_write, make_sessionmaker, start_reading
+from storage.db import begin_write, make_sessionmaker
 from storage.events import Origin
 from storage.groups import MemberDelta, StoredGroup
 from storage.models import Event, Group, GroupMember, utcnow
-from tests.conftest import reading
+from tests.conftest import reading, reading_and_in_a_transaction
 from tests.storage.test_groups import insert_users
 
 ORIGIN = Origin("PATCH", "/scim/v2/Groups/x")
@@ -214,8 +214,7 @@ def _behind_an_open_group_write(engine: Engine, tenant_id: int, group: StoredGro
         groups.patch(session, tenant_id, locked, _operations(group.id, _add(adding)))
 
         def run() -> None:
-            with engine.connect() as connection:
-                start_reading(connection)
+            with reading(engine) as connection:
                 result.append(second(connection))
 
         thread = threading.Thread(target=run)
@@ -258,17 +257,11 @@ def test_refused_where_it_would_not_be_one_round_trip_committing_as_it_runs(engi
     add = _operations(group.id, _add(ids[1]))
     clear = _operations(group.id, {"op": "replace", "path": "members", "value": [{"value": ids[1]}]})
     assert groups.fits_one_round_trip(add) and not groups.fits_one_round_trip(clear)
-    reading_connection, in_transaction = engine.connect(), engine.connect()
-    start_reading(reading_connection)
-    in_transaction.begin()
-    refused = [(reading_connection, clear), (in_transaction, add)]
-    if engine.dialect.name == "sqlite":
-        refused.append((reading_connection, add))  # SQLite's writers queue, in a transaction
-    try:
+    with reading_and_in_a_transaction(engine) as (reading_connection, in_transaction):
+        refused = [(reading_connection, clear), (in_transaction, add)]
+        if engine.dialect.name == "sqlite":
+            refused.append((reading_connection, add))
         for connection, operations in refused:
             with pytest.raises(ValueError):
                 _commit(connection, tenant_id, group, operations)
-    finally:
-        in_transaction.close()
-        reading_connection.close()
     assert _state(engine, tenant_id, group.id) == (group, {ids[0]}, [])

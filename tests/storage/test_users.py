@@ -12,11 +12,11 @@ from sqlalchemy import Engine, event, func, select
 from scim.errors import Uniqueness
 from scim.payloads import ParsedResource
 from storage import events, tenants, users
-from storage.db import make_sessionmaker, start_reading
+from storage.db import make_sessionmaker
 from storage.events import Origin
 from storage.models import Event, User, UserEmail
 from storage.users import StoredUser
-from tests.conftest import reading
+from tests.conftest import reading, reading_and_in_a_transaction
 
 ORIGIN = Origin("PATCH", "/scim/v2/Users/x")
 
@@ -140,13 +140,10 @@ def test_refused_where_it_would_not_be_one_update_committing_as_it_runs(engine: 
     tenant_id, [ann] = _create(engine, "ann@example.com")
     emails, deactivated = {**ann.doc, "emails": [{"value": "ann@example.org"}]}, {**ann.doc, "active": False}
     assert not users.fits_one_statement(ann, emails) and users.fits_one_statement(ann, deactivated)
-    reading_connection, in_transaction = engine.connect(), engine.connect()
-    start_reading(reading_connection)
-    in_transaction.begin()
-    refused = [(reading_connection, emails), (in_transaction, deactivated)]
-    if engine.dialect.name == "sqlite":
-        refused.append((reading_connection, deactivated))  # SQLite's writers queue, in a transaction
-    try:
+    with reading_and_in_a_transaction(engine) as (reading_connection, in_transaction):
+        refused = [(reading_connection, emails), (in_transaction, deactivated)]
+        if engine.dialect.name == "sqlite":
+            refused.append((reading_connection, deactivated))
         for connection, doc in refused:
             with pytest.raises(ValueError):
                 users.commit_if_current(connection, tenant_id, ann, doc, None, _deactivated)
@@ -154,7 +151,4 @@ def test_refused_where_it_would_not_be_one_update_committing_as_it_runs(engine: 
             with pytest.raises(ValueError):
                 users.commit_create(connection, tenant_id, "00000000-0000-4000-8000-00000000000d",
                                     ParsedResource({"userName": "bob@example.com"}), _created_event)
-    finally:
-        in_transaction.close()
-        reading_connection.close()
     assert _stored(engine, tenant_id, ann.id) == (ann, [])
