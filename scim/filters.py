@@ -25,6 +25,7 @@ from sly import Parser
 
 from scim.errors import InvalidFilter
 from scim.schemas import AttrRef, ResourceType
+from scim.stand_ins import MARK, stand_in, stand_in_index
 
 MAX_FILTER_LENGTH = 4096
 MAX_NESTING = 16  # parentheses and brackets; real IdP filters use two or three levels
@@ -512,7 +513,7 @@ def parse_filter(text: str, resource_type: ResourceType) -> Expr:
             values = shape[1]
 
             def fill(node: Compare) -> Any:
-                index = _stand_in_index(node.value)
+                index = stand_in_index(node.value)
                 return node.value if index is None else values[index]
 
             return replace_values(template, fill)
@@ -534,14 +535,13 @@ def replace_values(expr: Expr, replace: Callable[[Compare], Any]) -> Expr:
 
 # -- parsing a filter's shape once ------------------------------------------------------------
 #
-# IdPs send the same filter with another value each time (`userName eq "…"`): a filter whose string values are
-# plain (no escape, no control character) is parsed once per shape, with a stand-in for each value, and the
-# request's values are put in the parsed tree. A shape is kept only when each stand-in came out of parsing as a
-# string value untouched, as it does for string attributes; one that a dateTime or boolean attribute converts or
-# refuses is parsed from the request's own text every time, as is anything else.
+# A filter whose string values are plain (no escape, no control character) is parsed once per shape, with a
+# stand-in (`scim.stand_ins`) for each value, and the request's values are put in the parsed tree. A shape is kept
+# only when each stand-in came out of parsing as a string value untouched, as it does for string attributes; one
+# that a dateTime or boolean attribute converts or refuses is parsed from the request's own text every time, as is
+# anything else.
 
 _PLAIN_STRING = re.compile(r'"([^"\\]*)"')
-_STAND_IN = "\ue000{}\ue000"  # a private-use character marks a stand-in
 
 
 def _shape(text: object) -> tuple[str, tuple[str, ...]] | None:
@@ -550,11 +550,11 @@ def _shape(text: object) -> tuple[str, tuple[str, ...]] | None:
         return None
     values: list[str] = []
 
-    def stand_in(match: re.Match[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
         values.append(match.group(1))
-        return f'"{_STAND_IN.format(len(values) - 1)}"'
+        return f'"{stand_in(len(values) - 1)}"'
 
-    shaped = _PLAIN_STRING.sub(stand_in, text)
+    shaped = _PLAIN_STRING.sub(replace, text)
     for value in values:
         if any(char < " " for char in value):
             return None  # not a JSON string: the full parse says why
@@ -572,15 +572,8 @@ def _parse_shape(shaped: str, resource_type: ResourceType) -> Expr | None:
     except InvalidFilter:
         return None  # the request's own text raises it, with its own values in the message
     found: list[int | None] = []  # each stand-in must come out of the parse once, untouched
-    replace_values(template, lambda node: found.append(_stand_in_index(node.value)))
-    return template if sorted(i for i in found if i is not None) == list(range(shaped.count("\ue000") // 2)) else None
-
-
-def _stand_in_index(value: object) -> int | None:
-    """The index a stand-in carries; None for any other value."""
-    if isinstance(value, str) and value.startswith("\ue000"):
-        return int(value.strip("\ue000"))
-    return None
+    replace_values(template, lambda node: found.append(stand_in_index(node.value)))
+    return template if sorted(i for i in found if i is not None) == list(range(shaped.count(MARK) // 2)) else None
 
 
 def parse_value_filter(text: str, resource_type: ResourceType, parent: AttrRef) -> Expr:
