@@ -1,6 +1,6 @@
 """Search latency by tenant size: `userName eq`, `emails[value co]`, an offset page and a cursor page near the end.
 
-Users are bulk-inserted (Core, in chunks) into one tenant, then `storage.query.search` is timed as a view calls it
+Users are bulk-inserted (Core, in chunks) into one tenant, then `storage.search.search` is timed as a view calls it
 (a session per call, totalResults included unless said otherwise). The cursor for the deep page is reached by
 walking the whole tenant with nextCursor, which is timed too: keyset pages make that walk linear.
 
@@ -31,7 +31,10 @@ from scim.schemas import USER
 from storage import revisions
 from storage.db import make_engine
 from storage.models import Tenant, User, UserEmail
-from storage.query import USERS, Page, register_sqlite_functions, search
+from storage.pages import Page
+from storage.resource_maps import USERS
+from storage.search import search
+from storage.sqlite_functions import register_sqlite_functions
 
 SIZES = (10_000, 100_000)
 CHUNK = 10_000

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scim.encoding import dumps
+from storage.sqlite_functions import register_sqlite_functions
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +216,6 @@ def _ping(dbapi_connection: Any) -> None:
 
 
 def _tune_sqlite(engine: Engine, writer_lock: str | None) -> None:
-    from storage.query import register_sqlite_functions  # storage.query reads dialects through this module
-
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: _SQLiteConnection, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own handling defers it).

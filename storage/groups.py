@@ -61,10 +61,11 @@ from scim.projection import Projection
 from scim.schemas import ResourceType
 from scim.search import SearchParams
 from scim.versions import etag, if_match_ok
-from storage import documents, events, query
+from storage import documents, events
 from storage.db import autocommits, dialect
 from storage.models import Group, GroupMember, User, group_members_table, groups_table, utcnow
 from storage.prepared import Prepared
+from storage.search import search_resources
 
 _log = logging.getLogger(__name__)
 
@@ -512,5 +513,5 @@ def search(
     session: Session | Connection, tenant_id: int, resource_type: ResourceType, expr: Expr | None, params: SearchParams
 ) -> GroupPage:
     """Query groups (RFC 7644 §3.4.2): filtered, sorted and paged in SQL by storage.query; members are not read."""
-    page = query.search_resources(session, resource_type, tenant_id, expr, params, _COLUMNS)
+    page = search_resources(session, resource_type, tenant_id, expr, params, _COLUMNS)
     return GroupPage([_stored(row) for row in page.rows], page.total or 0, page.next_cursor, page.previous_cursor)

@@ -40,7 +40,7 @@ from scim.projection import Projection
 from scim.schemas import ResourceType
 from scim.search import SearchParams
 from scim.versions import etag, if_match_ok
-from storage import documents, events, query
+from storage import documents, events
 from storage.db import autocommits, dialect
 from storage.models import (
     Group,
@@ -53,6 +53,7 @@ from storage.models import (
     utcnow,
 )
 from storage.prepared import Prepared
+from storage.search import search_resources
 
 _users, _emails, _groups, _members = users_table.c, user_emails_table.c, groups_table.c, group_members_table.c
 
@@ -256,7 +257,7 @@ def search(
     session: Session | Connection, tenant_id: int, resource_type: ResourceType, expr: Expr | None, params: SearchParams
 ) -> UserPage:
     """Query users (RFC 7644 §3.4.2): filtered, sorted and paged in SQL by storage.query."""
-    page = query.search_resources(session, resource_type, tenant_id, expr, params, _COLUMNS[dialect(session)])
+    page = search_resources(session, resource_type, tenant_id, expr, params, _COLUMNS[dialect(session)])
     return UserPage([_stored(row) for row in page.rows], page.total or 0, page.next_cursor, page.previous_cursor)
 
 

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from scim.filters import parse_filter
 from scim.schemas import ENTERPRISE_USER_SCHEMA, ENTERPRISE_USER_URN, USER_SCHEMA, ResourceType, Schema
 from storage.db import make_engine
-from storage.query import USERS, search
+from storage.resource_maps import USERS
+from storage.search import search
 from tests.reference import evaluate
 from tests.storage.test_query import Person, add_groups, add_people, add_tenants, sqlite_functions
 

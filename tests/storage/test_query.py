@@ -20,7 +20,10 @@ from scim.filters import parse_filter
 from scim.schemas import ENTERPRISE_USER_URN, GROUP, USER, ResourceType
 from storage.db import make_engine
 from storage.models import Group, GroupMember, Tenant, User, UserEmail
-from storage.query import GROUPS, USERS, Page, ResourceMap, register_sqlite_functions, search
+from storage.pages import Page
+from storage.resource_maps import GROUPS, USERS, ResourceMap
+from storage.search import search
+from storage.sqlite_functions import register_sqlite_functions
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 ENTERPRISE = ENTERPRISE_USER_URN
