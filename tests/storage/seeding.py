@@ -24,6 +24,7 @@ class Tenant:
     """One tenant: its id (for storage calls) and its SCIM API (for writes)."""
 
     def __init__(self, app: Flask, client: FlaskClient, name: str) -> None:
+        self.name = name
         self.client = client
         self.headers = {"Authorization": f"Bearer {make_token(app, name)}", "Content-Type": "application/scim+json"}
         with Session(app.extensions["scim.engine"]) as session:
