@@ -11,6 +11,7 @@ from __future__ import annotations
 
 MARK = "\ue000"
 _PREFIX = f"{MARK}Value"
+_DIGITS_FROM = len(_PREFIX)
 
 
 def stand_in(index: int) -> str:
@@ -21,5 +22,5 @@ def stand_in(index: int) -> str:
 def stand_in_index(value: object) -> int | None:
     """The index `value` stands in for, exactly as `stand_in` made it; None for any other value."""
     if isinstance(value, str) and value.startswith(_PREFIX):
-        return int(value[len(_PREFIX) : -1])
+        return int(value[_DIGITS_FROM:-1])
     return None

@@ -1,11 +1,11 @@
 """Index pages from statements built once per filter shape and kept as `Prepared` statements (storage/prepared.py).
 
 Okta and Entra look users and groups up one by one (`userName eq "…"`, `externalId eq "…"`): the same filter shape
-with another value each time, whose statement would take half the request to build and compile. So an index page's
-statements are built once per shape, with a stand-in for the tenant and one (`scim.stand_ins`) for each string value,
-and a request binds its own values to them. A shape is kept only when every stand-in reaches the SQL as a bound
-value, as it is or lower-cased; a translation that looks into a value (substring patterns and lengths, a comparison
-decided in Python) is built per request, and so is any shape with an operator other than eq and ne.
+with another value each time, whose statement costs more to build and compile than the rest of the lookup. So an
+index page's statements are built once per shape, with a stand-in for the tenant and one (`scim.stand_ins`) for each
+string value, and a request binds its own values to them. A shape is kept only when every stand-in reaches the SQL
+as a bound value, as it is or lower-cased; a translation that looks into a value (substring patterns and lengths, a
+comparison decided in Python) is built per request, and so is any shape with an operator other than eq and ne.
 """
 
 from __future__ import annotations
