@@ -27,9 +27,11 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } || \
 	  echo "Chromium could not be installed: the console's browser tests will skip"
 
-## test: the whole suite (PostgreSQL too when SCIM_TEST_POSTGRES_URL is set)
+## test: ruff, the layer contracts of setup.cfg (lint-imports), the whole suite (PostgreSQL too when
+## SCIM_TEST_POSTGRES_URL is set)
 test: $(STAMP) browser
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 ## conformance: the public testers (scim2-tester, scim-sanity) against a fresh production server; PyPI needed once
@@ -47,6 +49,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 
 clean:
-	rm -rf $(VENV) instance *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) instance *.egg-info .pytest_cache .ruff_cache .hypothesis .import_linter_cache

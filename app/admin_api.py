@@ -6,8 +6,8 @@ order (see storage.events for why id order is commit order):
     {"events": [{"id": CURSOR, "time": …, "tenant": …, "kind": …, …}], "next_cursor": CURSOR, "has_more": false}
 
 A consumer stores `next_cursor` after it has processed a page and asks again with `after=next_cursor`; a crash
-before that repeats the page (at-least-once; an event's `id` is stable, for de-duplication). Errors are JSON:
-`{"status": 400, "detail": "…"}`.
+before that repeats the page (at-least-once; an event's `id` is stable, for de-duplication). Errors are SCIM Error
+bodies (RFC 7644 §3.12), rendered by app/errors.py as on the SCIM API.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from flask import Blueprint, Response, jsonify, request
 from flask_httpauth import HTTPTokenAuth
 
 from app import database
-from scim.errors import InvalidValue, MethodNotAllowed, NotFound, ScimError
+from app.errors import render
+from scim.errors import InvalidValue, MethodNotAllowed, NotFound, Unauthorized
 from storage import admin_keys, events, tenants
 from storage.models import AdminKey
 
@@ -34,8 +35,9 @@ def _verify(secret: str) -> AdminKey | None:
 
 @key_auth.error_handler
 def _unauthorized(_status: int) -> Response:
-    return _error(401, "A valid admin API key is required (SCIM bearer tokens are not admin keys).",
-                  {"WWW-Authenticate": 'Bearer realm="admin"'})
+    error = Unauthorized("A valid admin API key is required (SCIM bearer tokens are not admin keys).")
+    error.headers["WWW-Authenticate"] = 'Bearer realm="admin"'
+    return render(error)
 
 
 @bp.before_request
@@ -83,15 +85,3 @@ def _limit() -> int:
     if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
         raise InvalidValue(f"limit must be an integer from 1 to {MAX_LIMIT}.")
     return int(text)
-
-
-@bp.errorhandler(ScimError)
-def _scim_error(error: ScimError) -> Response:
-    return _error(error.status, error.detail, error.headers)
-
-
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
-    response = jsonify({"status": status, "detail": detail})
-    response.status_code = status
-    response.headers.update(headers or {})
-    return response

@@ -4,37 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import click
-from flask import current_app
 from flask.cli import FlaskGroup
-from sqlalchemy.orm import Session
 
 from app import create_app, database
+from app.cli_events import admin_key_group, events_command, prune_events
+from app.cli_helpers import transaction, when
+from app.cli_schemas import schema_group
 from app.console.cli import admin_group
-from scim.errors import ScimError
 from storage import revisions, tenants, tokens
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
 def cli() -> None:
     """Run and administer the SCIM 2.0 provisioning server."""
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    """A session committed when the command succeeds; storage errors become clean CLI errors."""
-    session = current_app.extensions["scim.sessionmaker"]()
-    try:
-        yield session
-        session.commit()
-    except ScimError as error:
-        session.rollback()
-        raise click.ClickException(error.detail) from error
-    finally:
-        session.close()
 
 
 @cli.command("init-db")
@@ -53,7 +37,7 @@ def tenant_group() -> None:
 @click.argument("name")
 def tenant_create(name: str) -> None:
     """Create a tenant called NAME."""
-    with _session() as session:
+    with transaction() as session:
         tenant = tenants.create(session, name)
     click.echo(f"tenant {tenant.name} created (id {tenant.id})")
 
@@ -61,7 +45,7 @@ def tenant_create(name: str) -> None:
 @tenant_group.command("list")
 def tenant_list() -> None:
     """List tenants."""
-    with _session() as session:
+    with transaction() as session:
         for tenant in tenants.list_all(session):
             click.echo(f"{tenant.id}\t{tenant.name}\t{tenant.created_at:%Y-%m-%d %H:%M}")
 
@@ -77,7 +61,7 @@ def token_group() -> None:
 @click.option("--expires-days", type=click.IntRange(min=1), help="Days until the token expires (default: never).")
 def token_create(tenant_name: str, label: str | None, expires_days: int | None) -> None:
     """Create a token; its secret is printed once, alone on the last line."""
-    with _session() as session:
+    with transaction() as session:
         tenant = tenants.get_by_name(session, tenant_name)
         token, secret = tokens.issue(session, tenant, label=label, expires_days=expires_days)
     click.echo(f"id: {token.id}")
@@ -89,21 +73,21 @@ def token_create(tenant_name: str, label: str | None, expires_days: int | None) 
 @click.option("--tenant", "tenant_name", help="Only this tenant's tokens.")
 def token_list(tenant_name: str | None) -> None:
     """List tokens (never their secrets)."""
-    with _session() as session:
+    with transaction() as session:
         tenant = tenants.get_by_name(session, tenant_name) if tenant_name else None
         rows = tokens.list_tokens(session, tenant)
     click.echo("id\ttenant\tprefix\tlabel\tcreated\texpires\tlast used\tstatus")
     for token, name in rows:
         status = "revoked" if token.revoked_at else "active"
-        click.echo("\t".join([token.id, name, token.prefix + "…", token.label or "-", _when(token.created_at),
-                              _when(token.expires_at), _when(token.last_used_at), status]))
+        click.echo("\t".join([token.id, name, token.prefix + "…", token.label or "-", when(token.created_at),
+                              when(token.expires_at), when(token.last_used_at), status]))
 
 
 @token_group.command("revoke")
 @click.argument("token_id")
 def token_revoke(token_id: str) -> None:
     """Revoke TOKEN_ID; it stops working on the next request."""
-    with _session() as session:
+    with transaction() as session:
         tokens.revoke(session, token_id)
     click.echo(f"token {token_id} revoked")
 
@@ -114,7 +98,7 @@ def token_revoke(token_id: str) -> None:
 def quickstart(tenant_name: str, base_url: str) -> None:
     """Migrate, create the tenant and its first token if needed, and print the settings to paste into Okta."""
     revisions.upgrade(database.engine())
-    with _session() as session:
+    with transaction() as session:
         tenant = tenants.find_by_name(session, tenant_name)
         secret = None
         if tenant is None:
@@ -153,12 +137,5 @@ def serve(bind: str | None, workers: int | None) -> None:
     os.execv(sys.executable, [*argv, "wsgi:app"])
 
 
-def _when(value: object) -> str:
-    return f"{value:%Y-%m-%d %H:%M}" if value else "-"
-
-
-cli.add_command(admin_group)
-from app import cli_events  # noqa: E402, F401 (adds events, prune-events, admin-key; it uses _session above)
-from app.cli_schemas import schema_group  # noqa: E402 (it uses _session above)
-
-cli.add_command(schema_group)
+for command in (admin_group, admin_key_group, events_command, prune_events, schema_group):
+    cli.add_command(command)

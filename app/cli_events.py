@@ -1,6 +1,6 @@
 """`scim-server events`, `prune-events` and `admin-key`: the activity log and the admin API's keys from the shell.
 
-The commands add themselves to `app.cli.cli`, whose last line imports this module.
+`app.cli` adds these commands to `scim-server`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 
-from app.cli import _session, _when, cli
+from app.cli_helpers import transaction, when
 from storage import admin_keys, events, tenants
 from storage.models import Event, utcnow
 
@@ -42,7 +43,8 @@ class Since(click.ParamType):
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@cli.command("events")
+@click.command("events")
+@with_appcontext
 @click.option("--tenant", "tenant_name", help="Only this tenant's events.")
 @click.option("--since", type=Since(), help="Only events since then: ISO 8601, or an age like 1h or 2d.")
 @click.option("--kind", help="Only this kind, e.g. user.deactivated or request.rejected.")
@@ -53,7 +55,7 @@ def events_command(
     tenant_name: str | None, since: datetime | None, kind: str | None, follow: bool, as_json: bool, limit: int
 ) -> None:
     """Show the activity log, oldest first: writes and rejected requests of the SCIM API."""
-    with _session() as session:
+    with transaction() as session:
         tenant_id = tenants.get_by_name(session, tenant_name).id if tenant_name else None
         start = events.newest_id(session)
         rows = events.read(session, limit=limit, tenant_id=tenant_id, kind=kind, since=since, newest=True)
@@ -69,7 +71,7 @@ def _follow(after: int, tenant_id: int | None, kind: str | None, as_json: bool) 
     try:
         while True:
             time.sleep(POLL_SECONDS)
-            with _session() as session:
+            with transaction() as session:
                 rows = events.read(session, after=after, limit=POLL_LIMIT, tenant_id=tenant_id, kind=kind)
             _show(rows, as_json)
             after = rows[-1][0].id if rows else after
@@ -98,17 +100,18 @@ def _summary(event: Event) -> str:
     return ", ".join(event.diff or ())
 
 
-@cli.command("prune-events")
+@click.command("prune-events")
+@with_appcontext
 def prune_events() -> None:
     """Delete events older than SCIM_EVENT_RETENTION_DAYS (default 90) and print how many."""
     days = int(current_app.config["EVENT_RETENTION_DAYS"])
     cutoff = utcnow() - timedelta(days=days)
-    with _session() as session:
+    with transaction() as session:
         count = events.prune(session, cutoff)
     click.echo(f"{count} events older than {days} days ({cutoff:%Y-%m-%d %H:%M} UTC) deleted")
 
 
-@cli.group("admin-key")
+@click.group("admin-key", cls=AppGroup)
 def admin_key_group() -> None:
     """Manage keys for the admin API (/admin/v1); SCIM tokens do not open it."""
 
@@ -117,7 +120,7 @@ def admin_key_group() -> None:
 @click.option("--label", help="A note to recognise the key by, e.g. 'provisioning-sync'.")
 def admin_key_create(label: str | None) -> None:
     """Create a key; it is printed once, alone on the last line."""
-    with _session() as session:
+    with transaction() as session:
         key, secret = admin_keys.issue(session, label)
     click.echo(f"id: {key.id}")
     click.echo("The key is shown only now; store it where the platform service reads it:", err=True)
@@ -127,18 +130,18 @@ def admin_key_create(label: str | None) -> None:
 @admin_key_group.command("list")
 def admin_key_list() -> None:
     """List keys (never their secrets)."""
-    with _session() as session:
+    with transaction() as session:
         keys = admin_keys.list_keys(session)
     click.echo("id\tprefix\tlabel\tcreated\tstatus")
     for key in keys:
         status = "revoked" if key.revoked_at else "active"
-        click.echo("\t".join([key.id, key.prefix + "…", key.label or "-", _when(key.created_at), status]))
+        click.echo("\t".join([key.id, key.prefix + "…", key.label or "-", when(key.created_at), status]))
 
 
 @admin_key_group.command("revoke")
 @click.argument("key_id")
 def admin_key_revoke(key_id: str) -> None:
     """Revoke KEY_ID; it stops working on the next request."""
-    with _session() as session:
+    with transaction() as session:
         admin_keys.revoke(session, key_id)
     click.echo(f"admin key {key_id} revoked")

@@ -11,7 +11,7 @@ from typing import IO, Any
 import click
 from flask.cli import AppGroup
 
-from app.cli import _session, _when
+from app.cli_helpers import transaction, when
 from scim.errors import Conflict
 from storage import tenant_schemas, tenants
 
@@ -28,7 +28,7 @@ def schema_group() -> None:
 def schema_add(tenant_name: str, resource_type: str, file: IO[bytes]) -> None:
     """Add the extension schema in FILE, a JSON schema representation (RFC 7643 §7); it takes effect at once."""
     definition = _read_json(file)
-    with _session() as session:
+    with transaction() as session:
         tenant = tenants.get_by_name(session, tenant_name)
         row = tenant_schemas.add(session, tenant.id, resource_type, definition)
     click.echo(f"schema {row.urn} added to {row.resource_type} of tenant {tenant.name}")
@@ -38,13 +38,13 @@ def schema_add(tenant_name: str, resource_type: str, file: IO[bytes]) -> None:
 @click.option("--tenant", "tenant_name", help="Only this tenant's schemas.")
 def schema_list(tenant_name: str | None) -> None:
     """List extension schemas: tenant, resource type, URN, number of attributes, when added."""
-    with _session() as session:
+    with transaction() as session:
         tenant_id = tenants.get_by_name(session, tenant_name).id if tenant_name else None
         rows = tenant_schemas.list_schemas(session, tenant_id)
     click.echo("tenant\tresource type\turn\tattributes\tcreated")
     for row, name in rows:
         attributes = str(len(row.definition["attributes"]))
-        click.echo("\t".join([name, row.resource_type, row.urn, attributes, _when(row.created_at)]))
+        click.echo("\t".join([name, row.resource_type, row.urn, attributes, when(row.created_at)]))
 
 
 @schema_group.command("remove")
@@ -53,7 +53,7 @@ def schema_list(tenant_name: str | None) -> None:
 @click.argument("urn")
 def schema_remove(tenant_name: str, purge: bool, urn: str) -> None:
     """Remove the extension schema URN; refused while resources hold values of it, unless --purge."""
-    with _session() as session:
+    with transaction() as session:
         tenant = tenants.get_by_name(session, tenant_name)
         try:
             removed, purged = tenant_schemas.remove(session, tenant.id, urn, purge=purge)

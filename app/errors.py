@@ -1,4 +1,4 @@
-"""Every error leaves as a SCIM Error body (RFC 7644 §3.12) with application/scim+json; rendered here only."""
+"""Errors of the SCIM API and the admin API leave as SCIM Error bodies (RFC 7644 §3.12), rendered here only."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, render_template, request, url_for
 
 from app import database
-from app.console import bp
+from app.console.blueprint import bp
 from app.console.pages import FormError
 from storage import admins, events
 from storage.models import Event, Tenant

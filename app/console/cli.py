@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy.orm import Session
 
+from app.cli_helpers import transaction
 from app.console.security import EMAIL_MAX, hash_password
-from scim.errors import ScimError
 from storage import admins
 
 PASSWORD_MIN = 12
@@ -34,7 +30,7 @@ def admin_create(email: str, password_stdin: bool) -> None:
     if "@" not in email or len(email) > EMAIL_MAX:
         raise click.BadParameter("not an email address", param_hint="EMAIL")
     password_hash = hash_password(_read_password(password_stdin))
-    with _transaction() as session:
+    with transaction() as session:
         admin = admins.create(session, email, password_hash)
     click.echo(f"admin {admin.email} created; sign in at /admin")
 
@@ -45,7 +41,7 @@ def admin_create(email: str, password_stdin: bool) -> None:
 def admin_set_password(email: str, password_stdin: bool) -> None:
     """Give EMAIL a new password; their open sessions end."""
     password_hash = hash_password(_read_password(password_stdin))
-    with _transaction() as session:
+    with transaction() as session:
         admin = admins.set_password_hash(session, email, password_hash)
     click.echo(f"password of {admin.email} changed")
 
@@ -53,7 +49,7 @@ def admin_set_password(email: str, password_stdin: bool) -> None:
 @admin_group.command("list")
 def admin_list() -> None:
     """List admins and when they last signed in."""
-    with _transaction() as session:
+    with transaction() as session:
         for admin in admins.list_all(session):
             last = f"{admin.last_sign_in_at:%Y-%m-%d %H:%M}" if admin.last_sign_in_at else "never"
             click.echo(f"{admin.email}\tcreated {admin.created_at:%Y-%m-%d %H:%M}\tlast sign-in {last}")
@@ -67,13 +63,3 @@ def _read_password(from_stdin: bool) -> str:
     if len(password) < PASSWORD_MIN:
         raise click.ClickException(f"The password must have at least {PASSWORD_MIN} characters.")
     return password
-
-
-@contextmanager
-def _transaction() -> Iterator[Session]:
-    """A session committed when the command succeeds; storage errors become clean CLI errors."""
-    try:
-        with current_app.extensions["scim.sessionmaker"].begin() as session:
-            yield session
-    except ScimError as error:
-        raise click.ClickException(error.detail) from error

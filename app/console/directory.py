@@ -10,8 +10,8 @@ from typing import Any
 from flask import render_template, request
 
 from app import database
-from app.console import bp
 from app.console.activity import resource_events
+from app.console.blueprint import bp
 from app.console.pages import Pager, requested_page
 from scim import filters
 from scim.errors import InvalidFilter

@@ -9,7 +9,7 @@ from datetime import datetime
 from flask import current_app, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from app.console import bp
+from app.console.blueprint import bp
 from scim.errors import ScimError
 
 MAX_PAGE = 1_000_000  # keeps OFFSET far from integer overflow whatever the query string says

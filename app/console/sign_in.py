@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app.console import bp, security
+from app.console import security
+from app.console.blueprint import bp
 
 
 @bp.get("/sign-in")

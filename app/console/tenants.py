@@ -8,8 +8,8 @@ from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app import database
-from app.console import bp
 from app.console.activity import recent_failures
+from app.console.blueprint import bp
 from app.console.pages import FormError
 from app.http import base_url
 from scim.errors import Conflict, NotFound

@@ -1,4 +1,4 @@
-"""The admin API's change feed: admin keys only, JSON errors, resumable cursors over commit order."""
+"""The admin API's change feed: admin keys only, SCIM Error bodies, resumable cursors over commit order."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from storage import admin_keys, events, tenants
 from storage.db import make_sessionmaker
 from storage.events import Origin
+from tests.api.test_foundation import assert_scim_error
 from tests.conftest import make_token
 
 FEED = "/admin/v1/events"
@@ -52,14 +53,6 @@ def read_all(client: FlaskClient, admin: dict, url: str = FEED, limit: int = 3) 
             return seen
 
 
-def assert_json_error(response, status: int) -> dict:
-    assert response.status_code == status
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert body["status"] == status and body["detail"]
-    return body
-
-
 def test_pages_cover_every_event_once_in_commit_order(app: Flask, client: FlaskClient, admin: dict) -> None:
     add_events(app, "acme", 4)
     add_events(app, None, 1, events.REQUEST_REJECTED)
@@ -95,14 +88,14 @@ def test_a_tenants_feed_holds_only_its_events(app: Flask, client: FlaskClient, a
     add_events(app, None, 1, events.REQUEST_REJECTED)
     seen = read_all(client, admin, "/admin/v1/tenants/globex/events", limit=1)
     assert [event["tenant"] for event in seen] == ["globex", "globex"]
-    assert_json_error(client.get("/admin/v1/tenants/nobody/events", headers=admin), 404)
+    assert_scim_error(client.get("/admin/v1/tenants/nobody/events", headers=admin), 404)
 
 
 def test_scim_tokens_do_not_open_the_admin_api(app: Flask, client: FlaskClient, admin: dict) -> None:
     scim_token = make_token(app, "acme")
     for headers in ({}, {"Authorization": f"Bearer {scim_token}"}, {"Authorization": "Bearer scimadm_guess"}):
         response = client.get(FEED, headers=headers)
-        assert_json_error(response, 401)
+        assert_scim_error(response, 401)
         assert response.headers["WWW-Authenticate"] == 'Bearer realm="admin"'
     assert client.get(FEED, headers=admin).status_code == 200
 
@@ -116,17 +109,17 @@ def test_a_revoked_key_stops_working(app: Flask, client: FlaskClient, admin: dic
     with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
         [key] = admin_keys.list_keys(session)
         admin_keys.revoke(session, key.id)
-    assert_json_error(client.get(FEED, headers=admin), 401)
+    assert_scim_error(client.get(FEED, headers=admin), 401)
 
 
 @pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}, {"after": "not a cursor"},
                                    {"after": "AAAA"}])
-def test_bad_parameters_are_json_400s(client: FlaskClient, admin: dict, query: dict) -> None:
-    assert_json_error(client.get(FEED, headers=admin, query_string=query), 400)
+def test_bad_parameters_are_400s(client: FlaskClient, admin: dict, query: dict) -> None:
+    assert_scim_error(client.get(FEED, headers=admin, query_string=query), 400, "invalidValue")
 
 
-def test_unknown_paths_and_methods_are_json_errors(client: FlaskClient, admin: dict) -> None:
-    assert_json_error(client.get("/admin/v1/nope", headers=admin), 404)
+def test_unknown_paths_and_methods_are_scim_errors(client: FlaskClient, admin: dict) -> None:
+    assert_scim_error(client.get("/admin/v1/nope", headers=admin), 404)
     response = client.post(FEED, headers=admin)
-    assert_json_error(response, 405)
+    assert_scim_error(response, 405)
     assert response.headers["Allow"] == "GET"
