@@ -56,11 +56,6 @@ class Patch:
     member_steps: tuple[MemberStep, ...] = ()
     password: str | None = None
 
-    @property
-    def is_noop(self) -> bool:
-        """Whether the patch changes nothing at all (e.g. `"Operations": []`)."""
-        return not (self.document_ops or self.member_steps or self.password is not None)
-
 
 # -- compile ----------------------------------------------------------------------------------------
 
