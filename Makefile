@@ -34,9 +34,10 @@ test: $(STAMP) browser
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
-## conformance: the public testers (scim2-tester, scim-sanity) against a fresh production server; PyPI needed once
+## conformance: the public testers (scim2-tester, scim-sanity, installed into .cache/conformance from PyPI on first
+## use) against a fresh production server
 conformance: $(STAMP)
-	bench/conformance.sh
+	bench/conformance/run.sh
 
 ## bench: load benchmark (wrk against gunicorn, SQLite and PostgreSQL when BENCH_POSTGRES_URL or
 ## SCIM_TEST_POSTGRES_URL is set) next to a bare Flask ceiling; installs wrk with apt-get when missing

@@ -1,9 +1,9 @@
 """JSON out: every response body and every document, event diff and JSON column the server writes.
 
-orjson encodes a user 15x faster than the standard library (0.8 µs against 15 µs), which shows on every response and
-write. It refuses what the standard library takes (an integer beyond 64 bits, a lone surrogate in a string): those
-fall back to `json.dumps`, so no value a client could send fails to encode. Decoding stays with the standard library:
-orjson would turn an integer beyond 64 bits into a float without a word.
+Every response and every write encodes, and orjson does it many times faster than the standard library. It refuses
+what the standard library takes (an integer beyond 64 bits, a lone surrogate in a string): those fall back to
+`json.dumps`, so no value a client could send fails to encode. Decoding stays with the standard library: orjson would
+turn an integer beyond 64 bits into a float without a word.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ as deltas, never by rewriting the member list), and a new password. `apply` runs
 of the stored document; the checks that need the current values (immutable attributes, a value filter that selects
 nothing, unassigning a required attribute) happen there, still before anything is written.
 
-IdP forms accepted on input (see docs/idp-protocol.md): `op` in any case; `value` objects without `path` whose keys
+IdP forms accepted on input (see docs/idp-behaviour.md): `op` in any case; `value` objects without `path` whose keys
 are dotted (`name.givenName`), URN-qualified or nested extension objects; "True"/"False" for booleans; the
 enterprise `manager` as a bare id and its removal as "", {"value": ""} or null; `manager[value eq "…"]`; a value
 filter that selects nothing creates the element for add/replace (Entra); Okta's group rename repeating the group id.
@@ -55,11 +55,6 @@ class Patch:
     document_ops: tuple[DocumentOp, ...] = ()
     member_steps: tuple[MemberStep, ...] = ()
     password: str | None = None
-
-    @property
-    def is_noop(self) -> bool:
-        """Whether the patch changes nothing at all (e.g. `"Operations": []`)."""
-        return not (self.document_ops or self.member_steps or self.password is not None)
 
 
 # -- compile ----------------------------------------------------------------------------------------

@@ -128,9 +128,9 @@ class _Attributes(fields.Field):
     and readOnly names (which have no field) are dropped, a required one missing is an error.
 
     A marshmallow Field holding fields, not a nested Schema: a Schema's load runs its hooks and error store and visits
-    every declared field, present or not (a User declares ~30 with their sub-attributes, a body sets a handful), and
-    that machinery was most of a POST's parsing. Errors keep marshmallow's shape ({name: messages}), so a failure
-    still names its attribute path.
+    every declared field, present or not (a User declares ~30 with their sub-attributes, a body sets a handful), so
+    that machinery would cost more than checking the values themselves. Errors keep marshmallow's shape
+    ({name: messages}), so a failure still names its attribute path.
     """
 
     default_error_messages: ClassVar[dict[str, str]] = {

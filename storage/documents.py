@@ -18,8 +18,8 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-# A server-assigned id as str(uuid.uuid4()) writes it: lower-case hex, hyphenated (a quarter of the cost of
-# parsing it with uuid.UUID on every GET, PUT and PATCH).
+# A server-assigned id as str(uuid.uuid4()) writes it: lower-case hex, hyphenated. One precompiled pattern checks
+# it on every GET, PUT and PATCH without building a uuid.UUID.
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -32,7 +32,8 @@ def timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, to the microsecond stored, so `meta.lastModified gt` filters agree with it."""
     if value.utcoffset():
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # isoformat: 3x faster than strftime
+    # isoformat, not strftime: the cheaper of the two, and every resource rendered runs it
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class Stored(Protocol):

@@ -63,6 +63,9 @@ class Tenant(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Bumped in the transaction that adds or removes one of the tenant's extension schemas and read by authentication,
+    # so each worker learns on the tenant's next request that its cached registry is stale (storage/tenant_schemas.py).
+    schemas_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
 
 class Token(Base):
@@ -243,11 +246,6 @@ class AdminKey(Base):
 
 # -- Tenant extension schemas -------------------------------------------------------------------------------------
 
-# Bumped in the transaction that adds or removes one of the tenant's extension schemas and read by authentication,
-# so each worker learns on the tenant's next request that its cached registry is stale (storage/tenant_schemas.py).
-# Declared here, not in `Tenant`, because this section is appended to the file.
-Tenant.schemas_version = mapped_column(Integer, nullable=False, default=0, server_default="0")
-
 
 class TenantSchema(Base):
     """A tenant's own extension schema for one resource type: its RFC 7643 §7 representation, validated."""
@@ -266,8 +264,8 @@ class TenantSchema(Base):
 # -- Core tables for the request path -----------------------------------------------------------------------------
 
 # The SCIM request path runs statements built once at import from these Core tables, with bound parameters: a
-# statement over ORM attributes pays the ORM's compile plugin on every execution, and building one pays for itself
-# each time; each costs about as much as the query on SQLite.
+# statement over ORM attributes pays the ORM's compile plugin on every execution, and one built per request pays for
+# building it every time, work of the same order as running the query on SQLite.
 tenants_table = Tenant.__table__
 tokens_table = Token.__table__
 users_table = User.__table__

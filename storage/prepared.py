@@ -1,9 +1,9 @@
 """Statements compiled once per dialect and run on the driver's cursor, in the caller's transaction.
 
-SQLAlchemy's execution path (Session → Connection → execution context → Result) costs about 100 µs per statement
-on our machine, ten times what the driver's own execute costs; on GET /Users/{id} it was a third of the request.
-So the few statements every SCIM request runs (token lookup, user read and write, event insert) are compiled once
-per dialect and run here on the DBAPI connection of the caller's Session or Connection, with what SQLAlchemy itself
+SQLAlchemy's execution path (Session → Connection → execution context → Result) costs many times what the driver's
+own execute costs, and a request that runs two or three short statements spends much of its time there. So the few
+statements every SCIM request runs (token lookup, user read and write, event insert) are compiled once per dialect
+and run here on the DBAPI connection of the caller's Session or Connection, with what SQLAlchemy itself
 would do around them: the types' bind and result processors (JSON, datetimes on SQLite), driver errors wrapped as
 SQLAlchemy's (an IntegrityError stays one), a dropped connection invalidated so the pool replaces it.
 
@@ -152,15 +152,15 @@ class Prepared:
 def _compiling(dialect: Dialect) -> Dialect:
     """The dialect a statement is compiled with: PostgreSQL's with PostgreSQL's own `$1` placeholders, run by
     psycopg's RawCursor as they are. psycopg converts a `%(name)s` query for each execution, and caches the
-    conversion only for a query under 4 KiB: a group PATCH's statement (storage.groups) is longer, and was parsed
-    again on every request (~200 µs of the worker's CPU)."""
+    conversion only for a query under 4 KiB: a group PATCH's statement (storage.groups) is longer, and would be
+    converted again on every request."""
     if dialect.name != "postgresql":
         return dialect
     return type(dialect)(paramstyle="numeric_dollar")
 
 
 # PostgreSQL: one psycopg cursor kept on each driver connection (an attribute: the two go together). A new cursor
-# looks up every type's dumper and loader again (20-50 µs of a statement's ~150 µs here); psycopg's cursors hold
+# looks up every type's dumper and loader again, a noticeable part of a short statement; psycopg's cursors hold
 # nothing on the server, and a kept one keeps only the last result, in memory. SQLite's are made anew: one left on a
 # SELECT not read to its end would hold that read's snapshot open.
 _KEPT_CURSOR = "scim_cursor"

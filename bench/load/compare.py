@@ -1,9 +1,9 @@
 """Compare two checkouts of the server on one workload, side by side: an A/B that the machine's drift cannot fake.
 
 Both servers run at once (gunicorn with the production config, each on its own database loaded as bench/load/run.py
-loads it), and wrk runs alternate between them, so a slow spell of the machine hits both sides of a pair alike. On
-this project's 2-vCPU VM the same code moved by ±25 % between runs a minute apart: a change measured by running the
-bench before and after it proved nothing (a checkpoint change that looked 25 % faster that way was 0 % here).
+loads it), and wrk runs alternate between them, so a slow spell of the machine hits both sides of a pair alike. On a
+shared VM the same code measures differently from one minute to the next, by more than most changes gain or lose:
+running the bench before and after a change cannot tell the change from the drift.
 
     git worktree add /tmp/base HEAD~1
     .venv/bin/python -m bench.load.compare post_user.lua --base /tmp/base [--pairs 8] [--duration 3] [--postgres URL]

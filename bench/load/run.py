@@ -57,7 +57,7 @@ class Workload:
     name: str
     script: str
     env: dict[str, str] = field(default_factory=dict)
-    target: str = ""  # the issue's target, for the table
+    target: str = ""  # its target in docs/performance.md, for the table
 
 
 @dataclass
@@ -230,8 +230,8 @@ def run_backend(
     name: str, url: str, duration: int, rounds: int, only: list[str] | None = None
 ) -> tuple[dict[str, Measured], list[float]]:
     """Every workload, in `rounds` rounds of a ceiling run then a workload run of the same length: the machine's
-    speed drifts (by a third within a minute on a shared VM), so each ratio is to the ceiling measured right before
-    it, and the median round is reported; returns ({workload: Measured}, worker RSS)."""
+    speed drifts (a shared VM's within a minute), so each ratio is to the ceiling measured right before it, and the
+    median round is reported; returns ({workload: Measured}, worker RSS)."""
     with tempfile.TemporaryDirectory(prefix="scim-load-") as directory:
         data = Path(directory)
         started = time.perf_counter()

@@ -1,7 +1,7 @@
 """Concurrent membership PATCHes against a live multi-worker gunicorn lose no member.
 
 Okta sends several PATCHes for one group close together; servers that read-modify-write the member list lost
-members (idp-protocol.md §1.9, fleetdm/fleet #50724). Each test starts its own gunicorn (3 sync workers) on a free
+members (idp-behaviour.md §1.9, fleetdm/fleet #50724). Each test starts its own gunicorn (3 sync workers) on a free
 port against the test database and stops that process, by its PID, when done.
 """
 

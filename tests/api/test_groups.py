@@ -1,5 +1,5 @@
 """The Group resource over HTTP, as Okta group push and Entra drive it (RFC 7643 §4.2, RFC 7644 §3;
-../shared/docs/idp-protocol.md §1.9, §3.4, §5)."""
+docs/idp-behaviour.md §1.9, §3.4, §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The User resource over HTTP, as Okta and Entra drive it (RFC 7644 §3; ../shared/docs/idp-protocol.md §1, §3)."""
+"""The User resource over HTTP, as Okta and Entra drive it (RFC 7644 §3; docs/idp-behaviour.md §1, §3)."""
 
 from __future__ import annotations
 

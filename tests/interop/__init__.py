@@ -1,1 +1,1 @@
-"""Identity providers' request sequences replayed over HTTP (../shared/docs/idp-protocol.md)."""
+"""Identity providers' request sequences replayed over HTTP (docs/idp-behaviour.md)."""

@@ -1,6 +1,6 @@
 """Replaying an identity provider's requests over HTTP: its headers on every call, each step's status asserted.
 
-The request sequences and expected answers are those of ../shared/docs/idp-protocol.md; every SCIM response must be
+The request sequences and expected answers are those of docs/idp-behaviour.md; every SCIM response must be
 `application/scim+json` (Entra's validator fails otherwise, §3.5).
 """
 
@@ -61,7 +61,7 @@ class Idp:
         return self.call("DELETE", path, status=status)
 
     def find(self, path: str) -> list[dict[str, Any]]:
-        """A query that must answer 200 with a well-formed ListResponse (never 404, idp-protocol §1.5, §3.3)."""
+        """A query that must answer 200 with a well-formed ListResponse (never 404, idp-behaviour §1.5, §3.3)."""
         body = self.get(path)
         assert body["schemas"] == [LIST_URN]
         assert all(isinstance(body[key], int) for key in ("totalResults", "startIndex", "itemsPerPage"))

@@ -1,6 +1,6 @@
 """Microsoft Entra ID, replayed: Test Connection, both PATCH dialects (default job and `?aadOptscim062020` on the
 tenant URL), the Microsoft SCIM Validator's tests incl. the preview ones, and the Postman collection's oddities
-(idp-protocol §3)."""
+(idp-behaviour §3)."""
 
 from __future__ import annotations
 

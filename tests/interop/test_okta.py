@@ -1,5 +1,5 @@
 """Okta, replayed: Test API Credentials, the Runscope SPEC test, import, assignment, AIW PUTs, Group Push
-(idp-protocol §1, §2)."""
+(idp-behaviour §1, §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OneLogin, JumpCloud and PingFederate/PingOne, replayed (idp-protocol §4)."""
+"""OneLogin, JumpCloud and PingFederate/PingOne, replayed (idp-behaviour §4)."""
 
 from __future__ import annotations
 

@@ -301,7 +301,7 @@ def test_schemas_must_be_a_list_of_strings(schemas: Any):
 
 
 def test_okta_create_user_body():
-    """idp-protocol §1.5: Okta's POST /Users, with `groups: []` and a placeholder password."""
+    """idp-behaviour §1.5: Okta's POST /Users, with `groups: []` and a placeholder password."""
     body = {
         "schemas": [USER_URN],
         "userName": "test.user@okta.local",
@@ -321,7 +321,7 @@ def test_okta_create_user_body():
 
 
 def test_entra_create_user_body():
-    """idp-protocol §3.3: Entra's POST /Users with client `meta`, `roles: []` and both schema URNs."""
+    """idp-behaviour §3.3: Entra's POST /Users with client `meta`, `roles: []` and both schema URNs."""
     body = {
         "schemas": [USER_URN, EXT],
         "externalId": "0a21f0f2",

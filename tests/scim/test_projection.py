@@ -168,7 +168,7 @@ def test_excluded_sub_attributes_are_removed_from_each_element() -> None:
 
 
 def test_excluding_members_keeps_the_rest_of_the_group() -> None:
-    """Entra's group probe sends excludedAttributes=members (idp-protocol §3.2)."""
+    """Entra's group probe sends excludedAttributes=members (idp-behaviour §3.2)."""
     projected = Projection.parse(GROUP, None, "members").apply(GROUP_RESOURCE)
 
     assert projected == {key: value for key, value in GROUP_RESOURCE.items() if key != "members"}
