@@ -18,7 +18,7 @@ token_auth = HTTPTokenAuth(scheme="Bearer", realm="scim")
 @token_auth.verify_token
 def _verify(secret: str) -> Principal | None:
     # flask-httpauth passes "" when the header is missing or not a Bearer one.
-    principal = tokens.authenticate(database.reader(), secret)
+    principal = tokens.authenticate(database.connection(), secret)
     if principal is None:
         return None
     if tokens.touch_due(principal):

@@ -33,6 +33,7 @@ from app.scim_api import bp
 from scim.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
 from scim.payloads import lookup
 from scim.schemas import BULK_REQUEST_URN, BULK_RESPONSE_URN
+from storage.connections import savepoint
 
 DEFAULT_MAX_OPERATIONS = 1000
 _SUCCESS = {"POST": 201, "PUT": 200, "PATCH": 200, "DELETE": 204}
@@ -66,7 +67,6 @@ class _Operation:
 def bulk() -> Response:
     """Run a BulkRequest (RFC 7644 §3.7) and answer 200 with a BulkResponse."""
     operations, fail_on_errors = _read_request(read_json())
-    database.write_session()
     results = _Run(fail_on_errors).run_all(operations)
     database.commit()
     return scim_response({"schemas": [BULK_RESPONSE_URN], "Operations": results})
@@ -193,7 +193,7 @@ class _Run:
             endpoint, _slash, resource_id = _resolved(operation.path, self.created).strip("/").partition("/")
             if operation.method != "POST":
                 result["location"] = f"{base_url()}/{endpoint}/{resource_id}"
-            with database.get_session().begin_nested():
+            with savepoint(database.connection()):
                 result |= self._write(operation, endpoint, resource_id)
         except ScimError as error:
             self.errors += 1

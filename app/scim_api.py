@@ -30,7 +30,7 @@ def registry() -> Registry:
     The version read with the token tells when this worker's cached copy is stale (storage/tenant_schemas.py).
     """
     principal = current_principal()
-    return _registries().registry(database.reader(), principal.tenant_id, principal.schemas_version)
+    return _registries().registry(database.connection(), principal.tenant_id, principal.schemas_version)
 
 
 def _registries() -> RegistryCache:

@@ -27,18 +27,11 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scim.encoding import dumps
+from storage import events
+from storage.connections import IMMEDIATE, READING, dialect, start_reading
 from storage.sqlite_functions import register_sqlite_functions
 
 log = logging.getLogger(__name__)
-
-# Execution option a writer sets so that SQLite takes the write lock at BEGIN: a deferred transaction that later
-# writes can fail with SQLITE_BUSY instead of waiting for busy_timeout.
-IMMEDIATE = "scim_begin_immediate"
-# Execution option of a reading Connection (`start_reading`): no transaction, each statement reads what is committed
-# when it runs (SQLite: no BEGIN, the driver autocommits; PostgreSQL: autocommit), so a read pays for no BEGIN,
-# ROLLBACK or SQLAlchemy transaction.
-READING = "scim_reading"
-
 
 # SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past 1,000 pages, under the write lock and
 # the writer queue, and again in every COMMIT until the log can start over: the copy and its fsyncs (70-160 ms for a
@@ -173,11 +166,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         database = parsed.database
         in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
         _tune_sqlite(engine, None if in_memory else os.path.abspath(database) + WRITER_LOCK_SUFFIX)
+        events.listen(engine)
         return engine
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
     engine = create_engine(url, json_serializer=dumps, **kwargs)
     _ping_idle_connections(engine)
+    events.listen(engine)
     return engine
 
 
@@ -254,16 +249,6 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def dialect(executor: Session | Connection) -> str:
-    """The database a Session or Connection talks to: "sqlite" or "postgresql"."""
-    return executor.dialect.name if isinstance(executor, Connection) else executor.get_bind().dialect.name
-
-
-def connection_of(executor: Session | Connection) -> Connection:
-    """The Connection a Session's transaction runs on (begun if need be), or the Connection itself."""
-    return executor.connection() if isinstance(executor, Session) else executor
-
-
 def begin_read(session: Session) -> None:
     """Start the session as a reader. PostgreSQL reads in autocommit: at READ COMMITTED each statement takes its own
     snapshot anyway, so a read transaction would only add BEGIN and ROLLBACK round trips. SQLite reads in a deferred
@@ -331,36 +316,6 @@ class Readers:
 def begin_write(session: Session) -> None:
     """Start the session's transaction as a writer (SQLite: BEGIN IMMEDIATE; PostgreSQL: no difference)."""
     session.connection(execution_options={IMMEDIATE: True})
-
-
-def start_writing(connection: Connection) -> None:
-    """Turn the request's reading Connection into its writer: the read ends, a writing transaction begins (SQLite:
-    BEGIN IMMEDIATE behind the writer queue; PostgreSQL: out of autocommit). Same connection, no trip to the pool."""
-    if connection.in_transaction():
-        connection.rollback()
-    if connection.dialect.name == "postgresql":
-        connection.execution_options(isolation_level=connection.default_isolation_level, **{READING: False})
-    else:
-        connection.execution_options(**{IMMEDIATE: True, READING: False})
-    connection.begin()
-
-
-def autocommits(connection: Connection) -> bool:
-    """Whether each statement on `connection` is a transaction of its own, committed as it runs: PostgreSQL's
-    reading Connection (autocommit). On SQLite a reading Connection never writes: its writer queues first."""
-    return connection.dialect.name == "postgresql" and bool(connection.get_execution_options().get(READING))
-
-
-def start_reading(connection: Connection) -> None:
-    """Read from here on, outside a transaction (READING): each statement sees what is committed when it runs, on
-    SQLite as on PostgreSQL at READ COMMITTED. `Readers.take` starts so; a writer returns to it after its commit. (A
-    Connection already reading is left as it is: setting execution options runs SQLAlchemy's listeners.)"""
-    if connection.get_execution_options().get(READING):
-        return
-    if connection.dialect.name == "postgresql":
-        connection.execution_options(isolation_level="AUTOCOMMIT", **{READING: True})
-    else:
-        connection.execution_options(**{IMMEDIATE: False, READING: True})
 
 
 @contextmanager

@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from scim.errors import PreconditionFailed
 from scim.projection import Projection
 from scim.schemas import ResourceType
-from scim.versions import etag
+from scim.versions import etag, if_match_ok
 
 
 def new_id() -> str:
@@ -74,3 +75,10 @@ def render(
                                   {computed: values[item.id]} if values.get(item.id) else None))
         for item in stored
     ]
+
+
+def check_version(resource_type_name: str, current: Stored, if_match: str | None) -> None:
+    """RFC 7644 §3.14: a stale If-Match is a 412 and nothing is written."""
+    current_etag = etag(current.version)
+    if not if_match_ok(if_match, current_etag):
+        raise PreconditionFailed(f"{resource_type_name} {current.id} is at version {current_etag}, not {if_match}.")

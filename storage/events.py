@@ -1,12 +1,12 @@
-"""The activity log and change feed: what happened to each tenant's directory, readable in commit order.
+"""The activity log and change feed, persisted: events are written with the change they describe, read in commit
+order, and pruned. What the events say (kinds, diffs) is decided by scim.changes.
 
-Writing. `stage()` queues an event (an `entry()`) on a Session's or Connection's transaction; a listener on the
-connection's commit inserts the queued events as the last statement of that transaction, so an event commits with
-the change it describes or not at all: a rollback discards it, and so does the rollback of a savepoint it was
-staged in (a failed Bulk operation). On PostgreSQL a write that is one statement can instead carry its events itself
-(`with_event`, `with_events`, `commit_now`): run in autocommit, the change, its events and the commit are that one
-statement.
-Nothing else inserts events.
+Writing. `stage()` queues an event (an `entry()`) on a Connection's transaction; a listener on the connection's
+commit (`listen`, installed on each engine storage.db makes) inserts the queued events as the last statement of that
+transaction, so an event commits with the change it describes or not at all: a rollback discards it, and so does the
+rollback of a savepoint it was staged in (a failed Bulk operation). On PostgreSQL a write that is one statement
+carries its events itself (`with_event`, `with_events`, `commit_now`): run in autocommit, the change, its events and
+the commit are that one statement. Nothing else inserts events.
 
 Commit order. A feed reader asks for `id > cursor`. An autoincrement id is assigned at INSERT, not at COMMIT: on
 PostgreSQL, transaction A can take id 10 and B id 11, B commits first, a reader sees 11 and moves its cursor past
@@ -23,65 +23,30 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import (
-    CTE,
-    ColumnElement,
-    Connection,
-    Engine,
-    Insert,
-    Integer,
-    Pool,
-    String,
-    bindparam,
-    case,
-    collate,
-    column,
-    delete,
-    event,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    union_all,
-)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import CTE, Connection, Engine, Insert, bindparam, delete, event, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
+from scim.changes import Change
 from scim.errors import InvalidValue
-from scim.schemas import USER, Attribute, ResourceType
-from storage.db import connection_of, dialect
+from storage.connections import (
+    autocommits,
+    commit,
+    connection_of,
+    dialect,
+    is_reading,
+    start_reading,
+    writing,
+)
 from storage.documents import timestamp
 from storage.models import Event, Tenant, events_table, utcnow
 from storage.prepared import Prepared
 
-if TYPE_CHECKING:  # storage.groups writes its events through this module
-    from storage.groups import MemberDelta
-
-# -- event kinds ----------------------------------------------------------------------------------------------------
-
-USER_CREATED = "user.created"
-USER_UPDATED = "user.updated"
-USER_DEACTIVATED = "user.deactivated"
-USER_REACTIVATED = "user.reactivated"
-USER_DELETED = "user.deleted"
-GROUP_CREATED = "group.created"
-GROUP_UPDATED = "group.updated"  # attributes other than displayName and members, or a write that changed nothing
-GROUP_RENAMED = "group.renamed"
-GROUP_MEMBERS_ADDED = "group.members_added"
-GROUP_MEMBERS_REMOVED = "group.members_removed"
-GROUP_DELETED = "group.deleted"
-REQUEST_REJECTED = "request.rejected"
-
-REDACTED = "[redacted]"
-# Member ids listed in an event; the count is always complete.
-MEMBER_IDS_SHOWN = 20
 # Arbitrary, but fixed: the one advisory lock key event writers serialise on (PostgreSQL).
 EVENTS_LOCK = 0x5C1E_0E7E
 _PENDING = "scim.events.pending"
@@ -98,149 +63,6 @@ class Origin:
     token_id: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
-
-
-@dataclass(frozen=True)
-class Change:
-    """One event kind with its compact diff."""
-
-    kind: str
-    diff: dict[str, Any]
-
-
-# -- kinds and diffs ------------------------------------------------------------------------------------------------
-
-
-def changes_on_create(
-    resource_type: ResourceType, doc: Mapping[str, Any], password_set: bool = False, members: MemberDelta | None = None
-) -> list[Change]:
-    """`user.created` / `group.created` with every attribute set, the password redacted, the members summarised."""
-    diff = document_diff(resource_type, {}, doc)
-    if password_set:
-        diff["password"] = {"new": REDACTED}
-    if members is not None and (members.added or members.skipped):
-        diff["members"] = _member_summary(members.added, members.skipped)
-    return [Change(f"{resource_type.name.lower()}.created", diff)]
-
-
-def changes_on_update(
-    resource_type: ResourceType,
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
-    password_set: bool = False,
-    members: MemberDelta | None = None,
-) -> list[Change]:
-    """The events of one PUT or PATCH: a user's is one event, a group's one per kind of change (at least one)."""
-    diff = document_diff(resource_type, before, after)
-    if password_set:
-        diff["password"] = {"new": REDACTED}
-    if resource_type.name == USER.name:
-        return [Change(_user_kind(before, after), diff)]
-    return _group_changes(diff, members)
-
-
-def _user_kind(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
-    """Deactivation and reactivation are events of their own (an unset `active` counts as active)."""
-    was_active, is_active = before.get("active") is not False, after.get("active") is not False
-    if was_active != is_active:
-        return USER_REACTIVATED if is_active else USER_DEACTIVATED
-    return USER_UPDATED
-
-
-def group_document_changes(
-    resource_type: ResourceType, before: Mapping[str, Any], after: Mapping[str, Any]
-) -> list[Change]:
-    """The events of a group write's document alone: `group.renamed`, `group.updated` (none if it is unchanged)."""
-    return _group_document_changes(document_diff(resource_type, before, after))
-
-
-def _group_document_changes(diff: dict[str, Any]) -> list[Change]:
-    changes = []
-    renamed = diff.pop("displayName", None)
-    if renamed:
-        changes.append(Change(GROUP_RENAMED, {"displayName": renamed}))
-    if diff:
-        changes.append(Change(GROUP_UPDATED, diff))
-    return changes
-
-
-def _group_changes(diff: dict[str, Any], members: MemberDelta | None) -> list[Change]:
-    """The document's events, the membership's, or `group.updated` with an empty diff when nothing changed;
-    `group_event_rows` makes the same in SQL."""
-    changes = _group_document_changes(diff)
-    if members is not None and (members.added or members.skipped):
-        changes.append(Change(GROUP_MEMBERS_ADDED, {"members": _member_summary(members.added, members.skipped)}))
-    if members is not None and members.removed:
-        changes.append(Change(GROUP_MEMBERS_REMOVED, {"members": {"removed": _ids(members.removed)}}))
-    return changes or [Change(GROUP_UPDATED, {})]
-
-
-def _member_summary(added: Collection[str], skipped: Collection[str]) -> dict[str, Any]:
-    summary = {"added": _ids(added)}
-    if skipped:
-        summary["skipped"] = _ids(skipped)
-    return summary
-
-
-def _ids(ids: Collection[str]) -> dict[str, Any]:
-    """A capped, sorted list and the full count: a 10 000-member PUT stays a small row."""
-    return {"ids": sorted(ids)[:MEMBER_IDS_SHOWN], "count": len(ids)}
-
-
-def document_diff(
-    resource_type: ResourceType, before: Mapping[str, Any], after: Mapping[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """{path: {"old": …, "new": …}} for each attribute path whose value changed (a side is left out when unassigned).
-
-    Paths are `name.givenName`, `emails` (multi-valued attributes compare as a whole) and
-    `urn:…:enterprise:2.0:User:department`. Values of attributes that are `returned: never` (RFC 7643 §7, e.g.
-    `password`) are replaced by REDACTED, as the schema data says, wherever they occur.
-    """
-    old, new = _flatten(resource_type, before), _flatten(resource_type, after)
-    diff = {}
-    for path in sorted(old.keys() | new.keys()):
-        if old.get(path) != new.get(path):
-            sides = {name: flat[path] for name, flat in (("old", old), ("new", new)) if path in flat}
-            diff[path] = {name: _redact(resource_type, path, value) for name, value in sides.items()}
-    return diff
-
-
-def _flatten(resource_type: ResourceType, doc: Mapping[str, Any]) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in doc.items():
-        schema = resource_type.schema_by_urn(key)
-        if schema is not None and isinstance(value, Mapping):
-            for name, item in value.items():
-                _put(flat, f"{schema.id}:{name}", item)
-        else:
-            _put(flat, key, value)
-    return flat
-
-
-def _put(flat: dict[str, Any], path: str, value: Any) -> None:
-    """A singular complex attribute becomes one path per sub-attribute."""
-    if isinstance(value, Mapping):
-        flat.update((f"{path}.{name}", item) for name, item in value.items())
-    else:
-        flat[path] = value
-
-
-def _redact(resource_type: ResourceType, path: str, value: Any) -> Any:
-    ref = resource_type.resolve_path(path)
-    if ref is None:
-        return value
-    if ref.attribute.returned == "never" or (ref.sub_attribute and ref.sub_attribute.returned == "never"):
-        return REDACTED
-    return _redact_subs(ref.attribute, value) if ref.sub_attribute is None else value
-
-
-def _redact_subs(attribute: Attribute, value: Any) -> Any:
-    """Elements of a multi-valued complex attribute keep their sub-attributes, minus the never-returned ones."""
-    hidden = {sub.name.lower() for sub in attribute.sub_attributes if sub.returned == "never"}
-    if not hidden or not isinstance(value, list):
-        return value
-    return [{key: REDACTED if key.lower() in hidden else item for key, item in element.items()}
-            if isinstance(element, Mapping) else element for element in value]
 
 
 # -- writing --------------------------------------------------------------------------------------------------------
@@ -323,43 +145,6 @@ def with_events(rows: CTE, after: CTE) -> CTE:
     return _insert_in_order(after, _EVENT_PARAM, rows).cte("logged")
 
 
-def group_event_rows(delta: CTE) -> CTE:
-    """PostgreSQL: the events of a group write as rows (kind, diff, position), as `changes_on_update` makes them: the
-    document's, `group_document_changes` as the `changes` parameter (a JSON list of {kind, diff, position}, at most
-    two: positions 1 and 2), then the membership's from `delta`, a one-row CTE of the ids the write `added`,
-    `removed` and `skipped` (text[] columns); `group.updated` with an empty diff when none changed. (Sorting the ids
-    here, only for an event that lists them, measured faster than sorting them in `delta`.)"""
-    changes = (func.jsonb_to_recordset(bindparam("changes", type_=JSONB))
-               .table_valued(column("kind", String), column("diff", JSONB), column("position", Integer))
-               .render_derived(with_types=True))
-    added, removed, skipped = (func.cardinality(delta.c[name]) > 0 for name in ("added", "removed", "skipped"))
-    members_added = func.jsonb_build_object("added", _ids_in_sql(delta.c.added)).op("||")(
-        case((skipped, func.jsonb_build_object("skipped", _ids_in_sql(delta.c.skipped))),
-             else_=func.jsonb_build_object()))
-    members_removed = func.jsonb_build_object("removed", _ids_in_sql(delta.c.removed))
-    document = select(changes.c.kind, changes.c.diff, changes.c.position)
-    return union_all(
-        document,
-        select(_text(GROUP_MEMBERS_ADDED), func.jsonb_build_object("members", members_added), literal(3))
-        .where(or_(added, skipped)),
-        select(_text(GROUP_MEMBERS_REMOVED), func.jsonb_build_object("members", members_removed), literal(4))
-        .where(removed),
-        select(_text(GROUP_UPDATED), func.jsonb_build_object(), literal(5))
-        .where(~or_(added, removed, skipped), ~document.exists()),
-    ).cte("group_events")
-
-
-def _text(value: str) -> ColumnElement[str]:
-    return literal(value, String)
-
-
-def _ids_in_sql(ids: ColumnElement[Any]) -> ColumnElement[Any]:
-    """`_ids` of a text[] column: the first MEMBER_IDS_SHOWN in code-point order (as Python sorts), and the count."""
-    value = func.unnest(ids).table_valued("id").render_derived()
-    first = select(value.c.id).order_by(collate(value.c.id, "C")).limit(MEMBER_IDS_SHOWN).scalar_subquery()
-    return func.jsonb_build_object("ids", func.to_jsonb(func.array(first)), "count", func.cardinality(ids))
-
-
 def event_params(row: Mapping[str, Any]) -> dict[str, Any]:
     """An `entry` as the parameters of a `with_event` statement."""
     return {_EVENT_PARAM + name: value for name, value in row.items()}
@@ -380,12 +165,37 @@ def _fit(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-# The queue lives on the connection (`Connection.info`, kept with the pooled DBAPI connection), and these listeners
-# follow its transaction, so a Session's work (which commits through its connection, after its flush) and a plain
-# Connection's are treated alike.
+def entries(
+    origin: Origin, status: int, resource_type: str, resource_id: str, changes: Iterable[Change]
+) -> list[dict[str, Any]]:
+    """The rows of one write's events (scim.changes), one per change."""
+    return [entry(origin, change.kind, status, resource_type, resource_id, change.diff) for change in changes]
 
 
-@event.listens_for(Engine, "commit")
+def record(connection: Connection, row: Mapping[str, Any]) -> None:
+    """Write one event now, in a transaction of its own, after rolling back the write `connection` had under way
+    (a rejected request's work is void, and on SQLite its write lock is released first)."""
+    if not is_reading(connection):
+        connection.rollback()
+        start_reading(connection)
+    if autocommits(connection):
+        commit_now(connection, row)
+        return
+    stage(writing(connection), row)
+    commit(connection)
+
+
+def listen(engine: Engine) -> None:
+    """Follow the transactions of `engine`'s connections: staged events are inserted at commit and discarded with a
+    rollback. The queue lives on the connection (`Connection.info`, kept with the pooled DBAPI connection)."""
+    event.listen(engine, "commit", _write_pending)
+    event.listen(engine, "rollback", _discard_pending)
+    event.listen(engine, "checkin", _forget_pending)
+    event.listen(engine, "savepoint", _mark_savepoint)
+    event.listen(engine, "release_savepoint", _release_savepoint)
+    event.listen(engine, "rollback_savepoint", _discard_savepoint)
+
+
 def _write_pending(connection: Connection) -> None:
     """Insert the staged events last in the transaction, right before its COMMIT, under the commit-order lock."""
     connection.info.pop(_SAVEPOINTS, None)
@@ -395,7 +205,6 @@ def _write_pending(connection: Connection) -> None:
     (_INSERT_IN_ORDER if dialect(connection) == "postgresql" else _INSERT).run_many(connection, pending)
 
 
-@event.listens_for(Engine, "rollback")
 def _discard_pending(connection: Connection) -> None:
     """A transaction rolled back takes its staged events with it."""
     if connection.invalidated:  # the database dropped it: its record's info goes with it (and checkin clears it)
@@ -404,7 +213,6 @@ def _discard_pending(connection: Connection) -> None:
     connection.info.pop(_SAVEPOINTS, None)
 
 
-@event.listens_for(Pool, "checkin")
 def _forget_pending(_dbapi_connection: Any, record: Any) -> None:
     # A connection that goes back to the pool without either (its process died mid-request, say) keeps nothing.
     if record is not None:
@@ -412,22 +220,19 @@ def _forget_pending(_dbapi_connection: Any, record: Any) -> None:
         record.info.pop(_SAVEPOINTS, None)
 
 
-# Savepoints nest, so their marks are a stack (the savepoint event does not carry the savepoint's name yet).
+# Savepoints nest, so their marks are a stack (the savepoint event does not carry the savepoint's name).
 
 
-@event.listens_for(Engine, "savepoint")
 def _mark_savepoint(connection: Connection, _name: str | None) -> None:
     connection.info.setdefault(_SAVEPOINTS, []).append(len(connection.info.get(_PENDING, ())))
 
 
-@event.listens_for(Engine, "release_savepoint")
 def _release_savepoint(connection: Connection, _name: str, _context: Any) -> None:
     marks = connection.info.get(_SAVEPOINTS)
     if marks:
         marks.pop()
 
 
-@event.listens_for(Engine, "rollback_savepoint")
 def _discard_savepoint(connection: Connection, _name: str, _context: Any) -> None:
     """The events staged since the savepoint go with it (a failed Bulk operation)."""
     marks = connection.info.get(_SAVEPOINTS)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Executable
 
-from storage.db import READING, connection_of
+from storage.connections import READING, connection_of
 
 Processor = Callable[[Any], Any]
 

@@ -15,7 +15,7 @@ from scim.errors import InvalidValue
 from scim.filters import Expr
 from scim.schemas import AttrRef, ResourceType
 from scim.search import SearchParams
-from storage import db
+from storage import connections
 from storage.cursors import fingerprint
 from storage.pages import Page, Shape, count_matches, cursor_page, holds_all, index_page, page_total, select_matches
 from storage.resource_maps import ResourceMap, resource_map
@@ -48,7 +48,7 @@ def search(
     """
     if count < 0 or start_index < 1:
         raise ValueError("count must be >= 0 and start_index >= 1")
-    dialect = db.dialect(session)
+    dialect = connections.dialect(session)
     shape = Shape(dialect, resources, count, start_index, sort_by, descending, tuple(columns or ()), count_total)
     if cursor is None:
         cached = cached_page(session, shape, tenant_id, expr)

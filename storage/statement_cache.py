@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from scim.errors import InvalidFilter, InvalidValue
 from scim.filters import Compare, Expr, replace_values
 from scim.stand_ins import MARK, stand_in
-from storage import db
+from storage import connections
 from storage.pages import Page, Shape, count_matches, holds_all, index_page, page_total, select_matches
 from storage.prepared import Prepared
 
@@ -53,7 +53,7 @@ def cached_page(session: Session | Connection, shape: Shape, tenant_id: int, exp
     if key not in _TEMPLATES:
         if len(_TEMPLATES) >= _MAX_TEMPLATES:
             _TEMPLATES.clear()
-        _TEMPLATES[key] = _template(shape, db.connection_of(session).dialect, abstract, len(values))
+        _TEMPLATES[key] = _template(shape, connections.connection_of(session).dialect, abstract, len(values))
     template = _TEMPLATES[key]
     if template is None:
         return None

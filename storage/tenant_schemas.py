@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from scim.errors import Conflict, InvalidValue, NotFound
 from scim.schemas import DEFAULT_REGISTRY, Attribute, Registry, Schema
-from storage import db
+from storage import connections
 from storage.models import Tenant, TenantSchema, utcnow
 from storage.resource_maps import resource_map
 
@@ -57,7 +57,7 @@ def remove(session: Session, tenant_id: int, urn: str, *, purge: bool = False) -
     if row is None:
         raise NotFound(f"The tenant has no extension schema {urn!r}.")
     table = resource_map(DEFAULT_REGISTRY.by_name(row.resource_type)).table
-    dialect = db.dialect(session)
+    dialect = connections.dialect(session)
     holding = _holding(table, tenant_id, row.urn, dialect)
     purged = 0
     if purge:

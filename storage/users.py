@@ -1,4 +1,16 @@
-"""Users of a tenant: create, read, replace, patch, delete. Every function is scoped by tenant_id; none commits.
+"""Users of a tenant: the users store (storage.stores.ResourceStore). Every function is scoped by tenant_id.
+
+A write is one call: `create`, `replace`, `patch`, `delete`, each given the request's Connection, and each writing
+the user and its event (scim.changes) together. Where the write runs is decided here:
+
+- On PostgreSQL, outside a transaction, a create, and a PUT or PATCH that leaves the user's emails as they are, are
+  one statement that also writes the event and commits (`_INSERT_WITH_EVENT`, `_update_with_event`).
+- Otherwise in a writing transaction (storage.connections.writing) that the caller commits: on SQLite BEGIN
+  IMMEDIATE behind the writer queue, which is taken only for the write itself.
+- A PUT or PATCH is first worked out on the user as the request's reads see it, and written only if the user is
+  still at that version; when that cannot decide (the user moved on, or the If-Match or an operation fails against
+  the snapshot), it is done again on the user read under the row lock, and an error is the error of that attempt.
+- A new password is hashed (scrypt) before any write starts, so no other writer waits for it.
 
 A taken userName is a `Uniqueness` error from the unique index; on PostgreSQL it leaves the caller's transaction
 aborted, so the caller rolls back (a request's error path does) or ran the write in a savepoint (each Bulk
@@ -22,26 +34,28 @@ from sqlalchemy import (
     Label,
     bindparam,
     column,
-    delete,
     func,
     insert,
     select,
     type_coerce,
     update,
 )
+from sqlalchemy import delete as delete_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scim.errors import NotFound, PreconditionFailed, Uniqueness
+from scim import changes
+from scim.errors import NotFound, ScimError, Uniqueness
 from scim.filters import Expr
 from scim.patch import Patch, apply
 from scim.payloads import ParsedResource
 from scim.projection import Projection
-from scim.schemas import ResourceType
+from scim.schemas import USER, ResourceType
 from scim.search import SearchParams
-from scim.versions import etag, if_match_ok
+from scim.versions import etag
 from storage import documents, events
-from storage.db import autocommits, dialect
+from storage.connections import autocommits, dialect, is_reading, writing
+from storage.events import Origin
 from storage.models import (
     Group,
     GroupMember,
@@ -87,8 +101,38 @@ _UPDATE = Prepared(
     update(users_table).where(_users.tenant_id == bindparam("tenant_id_"), _users.id == bindparam("user_id_"))
 )
 _UPDATE_IF_CURRENT = Prepared(_UPDATE.statement.where(_users.version == bindparam("version_")))
-_DELETE_EMAILS = Prepared(delete(user_emails_table).where(_emails.user_id == bindparam("user_id")))
+_DELETE_EMAILS = Prepared(delete_rows(user_emails_table).where(_emails.user_id == bindparam("user_id")))
 _INSERT_EMAILS = Prepared(insert(user_emails_table))
+
+
+def _insert_with_event() -> Prepared:
+    """PostgreSQL: a create and its event in one statement (storage.events.with_event): the user's row, its emails
+    from one JSON array parameter (`emails`, rows of `_email_rows`: any number of them, one statement shape) and its
+    event."""
+    user = insert(users_table).values(
+        {user_column.name: bindparam(user_column.name, type_=user_column.type) for user_column in users_table.columns}
+    ).returning(_users.id)
+    email_columns = [_emails[name] for name in ("position", "value", "value_key", "type", "primary", "display")]
+    rows = (func.json_to_recordset(bindparam("emails", type_=JSON))
+            .table_valued(*(column(c.name, c.type) for c in email_columns)).render_derived(with_types=True))
+    emails = insert(user_emails_table).from_select(
+        ["user_id", "tenant_id", *(c.name for c in email_columns)],
+        select(bindparam("id", type_=_users.id.type), bindparam("tenant_id", type_=_users.tenant_id.type),
+               *(rows.c[c.name] for c in email_columns)),
+    ).cte("emails")
+    return Prepared(events.with_event(user).add_cte(emails))
+
+
+_INSERT_WITH_EVENT = _insert_with_event()
+
+
+@functools.cache
+def _update_with_event(columns: tuple[str, ...]) -> Prepared:
+    """PostgreSQL: `_UPDATE_IF_CURRENT` of these columns and its event in one statement (storage.events.with_event).
+    One per set of columns written: a few dozen at most (`_changed_values`)."""
+    change = _UPDATE_IF_CURRENT.statement.values(
+        {name: bindparam(name, type_=users_table.c[name].type) for name in columns}).returning(_users.id)
+    return Prepared(events.with_event(change))
 
 
 @dataclass(frozen=True)
@@ -121,13 +165,6 @@ def _stored(row: Sequence[Any]) -> StoredUser:
     return StoredUser(row[0], row[1], row[2], row[3], row[4], tuple(groups))
 
 
-def hash_password(password: str) -> str:
-    """scrypt (RFC 7914) with a random salt; the cleartext is never stored."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2**14, r=8, p=1)
-    return f"scrypt$16384$8$1${salt.hex()}${digest.hex()}"
-
-
 def _columns(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The indexed copies of document attributes (see docs/design.md)."""
     user_name = doc["userName"]
@@ -153,38 +190,213 @@ def _email_rows(tenant_id: int, user_id: str, doc: Mapping[str, Any]) -> list[di
     return rows
 
 
-def _write_emails(
-    session: Session | Connection, tenant_id: int, user_id: str, doc: Mapping[str, Any], *, replace: bool
-) -> None:
-    if replace:
-        _DELETE_EMAILS.run(session, {"user_id": user_id})
-    _INSERT_EMAILS.run_many(session, _email_rows(tenant_id, user_id, doc))
-
-
-def _taken(error: IntegrityError, user_name: str) -> Uniqueness:
+def _taken(user_name: str) -> Uniqueness:
     return Uniqueness(f"A user with userName {user_name!r} already exists (userName is case-insensitive).")
 
 
+def get(executor: Session | Connection, tenant_id: int, user_id: str, *, for_update: bool = False) -> StoredUser:
+    if not documents.is_id(user_id):
+        raise NotFound(f"User {user_id} not found.")
+    row = _GET[dialect(executor)][for_update].first(executor, {"tenant_id": tenant_id, "user_id": user_id})
+    if row is None:
+        raise NotFound(f"User {user_id} not found.")
+    return _stored(row)
+
+
+def search(
+    executor: Session | Connection, tenant_id: int, resource_type: ResourceType, expr: Expr | None,
+    params: SearchParams,
+) -> UserPage:
+    """Query users (RFC 7644 §3.4.2): filtered, sorted and paged in SQL by storage.search."""
+    page = search_resources(executor, resource_type, tenant_id, expr, params, _COLUMNS[dialect(executor)])
+    return UserPage([_stored(row) for row in page.rows], page.total or 0, page.next_cursor, page.previous_cursor)
+
+
+def to_resources(
+    _executor: Session | Connection, _tenant_id: int, stored: list[StoredUser], projection: Projection, base_url: str
+) -> list[dict[str, Any]]:
+    """Wire-form users; the read-only `groups` came with each user's row."""
+    groups = {
+        user.id: [{"value": group_id, "$ref": f"{base_url}/Groups/{group_id}", "display": name, "type": "direct"}
+                  for group_id, name in user.groups]
+        for user in stored
+    }
+    return documents.render(projection, stored, base_url, "groups", groups)
+
+
+# -- writes ---------------------------------------------------------------------------------------------------------
+
+
 def create(
-    session: Session | Connection, tenant_id: int, user_id: str, parsed: ParsedResource,
-    password_hash: str | None = None,
+    connection: Connection, tenant_id: int, resource_type: ResourceType, parsed: ParsedResource, origin: Origin
 ) -> StoredUser:
-    """Insert a user; a taken userName (any case) is a 409 from the database's unique index, even under races.
-    `password_hash`: the new password already hashed (`hash_password`), so that the caller need not hold the write
-    lock for scrypt's ~80 ms; without it a password in `parsed` is hashed here."""
-    values = _new_row(tenant_id, user_id, parsed, password_hash)
+    """POST (RFC 7644 §3.3); a taken userName (any case) is a 409 from the database's unique index, even under
+    races."""
+    values = _new_row(tenant_id, documents.new_id(), parsed.document, hash_password(parsed.password))
+    stored = _created(values)
+    [event] = events.entries(origin, 201, USER.name, stored.id,
+                             changes.on_create(resource_type, stored.doc, parsed.password is not None))
+    email_rows = _email_rows(tenant_id, stored.id, stored.doc)
     try:
-        _INSERT.run(session, values)
+        if autocommits(connection):
+            emails = [{name: value for name, value in row.items() if name not in ("user_id", "tenant_id")}
+                      for row in email_rows]
+            _INSERT_WITH_EVENT.run(connection, {**values, "emails": emails, **events.event_params(event)})
+            return stored
+        _INSERT.run(writing(connection), values)
     except IntegrityError as error:
-        raise _taken(error, parsed.document["userName"]) from error
-    _write_emails(session, tenant_id, user_id, parsed.document, replace=False)
-    return _created(values)
+        raise _taken(stored.doc["userName"]) from error
+    _INSERT_EMAILS.run_many(connection, email_rows)
+    events.stage(connection, event)
+    return stored
 
 
-def _new_row(tenant_id: int, user_id: str, parsed: ParsedResource, password_hash: str | None) -> dict[str, Any]:
+def replace(
+    connection: Connection, tenant_id: int, resource_type: ResourceType, user_id: str, parsed: ParsedResource,
+    if_match: str | None, origin: Origin,
+) -> StoredUser:
+    """PUT (RFC 7644 §3.5.1): read-only attributes in the body are ignored; a stale `if_match` is a 412 (§3.14).
+    A body without `active` keeps the current value: Okta's PUT may omit it."""
+
+    def replaced(current: StoredUser) -> dict[str, Any]:
+        doc = dict(parsed.document)
+        if not parsed.active_given and "active" in current.doc:
+            doc["active"] = current.doc["active"]
+        return doc
+
+    password_hash = hash_password(parsed.password)
+    return _update(_Update(connection, tenant_id, resource_type, user_id, if_match, origin, password_hash), replaced)
+
+
+def patch(
+    connection: Connection, tenant_id: int, resource_type: ResourceType, user_id: str, operations: Patch,
+    if_match: str | None, origin: Origin,
+) -> StoredUser:
+    """PATCH (RFC 7644 §3.5.2): all operations or none; a stale `if_match` is a 412 (§3.14)."""
+    password_hash = hash_password(operations.password)
+    update = _Update(connection, tenant_id, resource_type, user_id, if_match, origin, password_hash)
+    return _update(update, lambda current: apply(operations, current.doc))
+
+
+def delete(connection: Connection, tenant_id: int, user_id: str, if_match: str | None, origin: Origin) -> None:
+    """DELETE (RFC 7644 §3.6); with `if_match`, only at that version (§3.14). The user's emails and memberships go
+    with it (ON DELETE CASCADE), and its groups' versions move, as their membership changed."""
+    if not documents.is_id(user_id):
+        raise NotFound(f"User {user_id} not found.")
+    writing(connection)
+    if if_match:
+        documents.check_version(USER.name, get(connection, tenant_id, user_id, for_update=True), if_match)
+    # The groups are locked before the user, the order a group PATCH takes.
+    member_of = select(GroupMember.group_id).where(GroupMember.member_id == user_id)
+    connection.execute(
+        update(Group)
+        .where(Group.tenant_id == tenant_id, Group.id.in_(member_of))
+        .values(version=Group.version + 1, last_modified=utcnow())
+    )
+    result = connection.execute(delete_rows(User).where(User.tenant_id == tenant_id, User.id == user_id))
+    if result.rowcount == 0:
+        raise NotFound(f"User {user_id} not found.")
+    events.stage(connection, events.entry(origin, changes.USER_DELETED, 204, USER.name, user_id))
+
+
+@dataclass(frozen=True)
+class _Update:
+    """A PUT or PATCH under way: where it writes, what it is told, and the new password's hash (None: unchanged)."""
+
+    connection: Connection
+    tenant_id: int
+    resource_type: ResourceType
+    user_id: str
+    if_match: str | None
+    origin: Origin
+    password_hash: str | None
+
+    def event(self, before: StoredUser, after: StoredUser) -> dict[str, Any]:
+        diff = changes.on_update(self.resource_type, before.doc, after.doc, self.password_hash is not None)
+        [event] = events.entries(self.origin, 200, USER.name, after.id, diff)
+        return event
+
+
+def _update(update: _Update, change: Callable[[StoredUser], dict[str, Any]]) -> StoredUser:
+    """Write `change(current user)`: first from the request's snapshot, else under the row lock (module docstring)."""
+    connection = update.connection
+    if is_reading(connection):
+        current = get(connection, update.tenant_id, update.user_id)  # NotFound: no user by that id, locked or not
+        try:
+            documents.check_version(USER.name, current, update.if_match)
+            doc = change(current)
+        except ScimError:
+            doc = None
+        stored = None if doc is None else _write_if_current(update, current, doc)
+        if stored is not None:
+            return stored
+    writing(connection)
+    current = get(connection, update.tenant_id, update.user_id, for_update=True)
+    documents.check_version(USER.name, current, update.if_match)
+    stored = _save(update, current, change(current))
+    assert stored is not None  # under the row lock, the user is at `current.version`
+    events.stage(connection, update.event(current, stored))
+    return stored
+
+
+def _write_if_current(update: _Update, current: StoredUser, doc: dict[str, Any]) -> StoredUser | None:
+    """Write `doc` over `current`, read without a lock, if the user is still at its version; None, with nothing
+    written, if it has moved on."""
+    connection = update.connection
+    if not autocommits(connection) or _emails_changed(current, doc):
+        writing(connection)
+        stored = _save(update, current, doc, if_current=True)
+        if stored is not None:
+            events.stage(connection, update.event(current, stored))
+        return stored
+    if doc == current.doc and update.password_hash is None:
+        events.commit_now(connection, update.event(current, current))
+        return current
+    values = _changed_values(current, doc, update.password_hash)
+    stored = _saved(current, values)
+    params = {**values, "tenant_id_": update.tenant_id, "user_id_": current.id, "version_": current.version,
+              **events.event_params(update.event(current, stored))}
+    try:
+        written = _update_with_event(tuple(values)).run(connection, params)
+    except IntegrityError as error:
+        raise _taken(doc["userName"]) from error
+    return stored if written else None
+
+
+def _save(update: _Update, current: StoredUser, doc: dict[str, Any], *, if_current: bool = False) -> StoredUser | None:
+    """Write a new document for `current` in the transaction under way, bumping version and lastModified; an
+    unchanged one is not rewritten. With `if_current`, None if the user is no longer at `current.version`."""
+    if doc == current.doc and update.password_hash is None:
+        return current
+    values = _changed_values(current, doc, update.password_hash)
+    where = {"tenant_id_": update.tenant_id, "user_id_": current.id}
+    try:
+        if if_current:
+            if _UPDATE_IF_CURRENT.run(update.connection, {**values, **where, "version_": current.version}) == 0:
+                return None
+        else:
+            _UPDATE.run(update.connection, {**values, **where})
+    except IntegrityError as error:
+        raise _taken(doc["userName"]) from error
+    if _emails_changed(current, doc):
+        _DELETE_EMAILS.run(update.connection, {"user_id": current.id})
+        _INSERT_EMAILS.run_many(update.connection, _email_rows(update.tenant_id, current.id, doc))
+    return _saved(current, values)
+
+
+def hash_password(password: str | None) -> str | None:
+    """scrypt (RFC 7914) with a random salt, or None without a new password; the cleartext is never stored."""
+    if password is None:
+        return None
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt$16384$8$1${salt.hex()}${digest.hex()}"
+
+
+def _new_row(tenant_id: int, user_id: str, doc: Mapping[str, Any], password_hash: str | None) -> dict[str, Any]:
     now = utcnow()
-    return {**_columns(parsed.document), "id": user_id, "tenant_id": tenant_id, "created": now, "last_modified": now,
-            "version": 1, "password_hash": _hash_of(parsed.password, password_hash)}
+    return {**_columns(doc), "id": user_id, "tenant_id": tenant_id, "created": now, "last_modified": now,
+            "version": 1, "password_hash": password_hash}
 
 
 def _created(values: Mapping[str, Any]) -> StoredUser:
@@ -192,142 +404,9 @@ def _created(values: Mapping[str, Any]) -> StoredUser:
     return StoredUser(values["id"], values["doc"], values["created"], values["last_modified"], 1, groups=())
 
 
-def _insert_with_event() -> Prepared:
-    """`create` and its event in one statement (storage.events.with_event): the user's row, its emails from one
-    JSON array parameter (`emails`, rows of `_email_rows`: any number of them, one statement shape) and its event."""
-    user = insert(users_table).values(
-        {user_column.name: bindparam(user_column.name, type_=user_column.type) for user_column in users_table.columns}
-    ).returning(_users.id)
-    email_columns = [_emails[name] for name in ("position", "value", "value_key", "type", "primary", "display")]
-    rows = (func.json_to_recordset(bindparam("emails", type_=JSON))
-            .table_valued(*(column(c.name, c.type) for c in email_columns)).render_derived(with_types=True))
-    emails = insert(user_emails_table).from_select(
-        ["user_id", "tenant_id", *(c.name for c in email_columns)],
-        select(bindparam("id", type_=_users.id.type), bindparam("tenant_id", type_=_users.tenant_id.type),
-               *(rows.c[c.name] for c in email_columns)),
-    ).cte("emails")
-    return Prepared(events.with_event(user).add_cte(emails))
-
-
-_INSERT_WITH_EVENT = _insert_with_event()
-
-
-def commit_create(
-    connection: Connection,
-    tenant_id: int,
-    user_id: str,
-    parsed: ParsedResource,
-    events_of: Callable[[StoredUser], Sequence[Mapping[str, Any]]],
-    password_hash: str | None = None,
-) -> StoredUser:
-    """`create` and its commit in one statement, on a Connection that autocommits (PostgreSQL, outside a
-    transaction: storage.db.autocommits): the user, its emails and its event, `events_of(the new user)` (one
-    `storage.events.entry`), commit together as the statement runs, or nothing does (a taken userName)."""
-    if not autocommits(connection):
-        raise ValueError("commit_create: on a Connection that autocommits")
-    values = _new_row(tenant_id, user_id, parsed, password_hash)
-    stored = _created(values)
-    [event] = events_of(stored)
-    emails = [{name: value for name, value in row.items() if name not in ("user_id", "tenant_id")}
-              for row in _email_rows(tenant_id, user_id, parsed.document)]
-    try:
-        _INSERT_WITH_EVENT.run(connection, {**values, "emails": emails, **events.event_params(event)})
-    except IntegrityError as error:
-        raise _taken(error, parsed.document["userName"]) from error
-    return stored
-
-
-def _hash_of(password: str | None, password_hash: str | None) -> str | None:
-    """The hash to store for a new password: the caller's, computed ahead, or computed now."""
-    if password_hash is not None or password is None:
-        return password_hash
-    return hash_password(password)
-
-
-def get(session: Session | Connection, tenant_id: int, user_id: str, *, for_update: bool = False) -> StoredUser:
-    if not documents.is_id(user_id):
-        raise NotFound(f"User {user_id} not found.")
-    row = _GET[dialect(session)][for_update].first(session, {"tenant_id": tenant_id, "user_id": user_id})
-    if row is None:
-        raise NotFound(f"User {user_id} not found.")
-    return _stored(row)
-
-
-def search(
-    session: Session | Connection, tenant_id: int, resource_type: ResourceType, expr: Expr | None, params: SearchParams
-) -> UserPage:
-    """Query users (RFC 7644 §3.4.2): filtered, sorted and paged in SQL by storage.query."""
-    page = search_resources(session, resource_type, tenant_id, expr, params, _COLUMNS[dialect(session)])
-    return UserPage([_stored(row) for row in page.rows], page.total or 0, page.next_cursor, page.previous_cursor)
-
-
-def replace(
-    session: Session | Connection, tenant_id: int, current: StoredUser, parsed: ParsedResource,
-    password_hash: str | None = None,
-) -> StoredUser:
-    """PUT (RFC 7644 §3.5.1) over the locked current user; `password_hash` as for `create`."""
-    return _save(session, tenant_id, current, replaced(current, parsed), _hash_of(parsed.password, password_hash))
-
-
-def replaced(current: StoredUser, parsed: ParsedResource) -> dict[str, Any]:
-    """The document a PUT makes of `current`. A body without `active` keeps the current value: Okta's PUT may omit
-    it."""
-    doc = dict(parsed.document)
-    if not parsed.active_given and "active" in current.doc:
-        doc["active"] = current.doc["active"]
-    return doc
-
-
-def patch(
-    session: Session | Connection, tenant_id: int, current: StoredUser, operations: Patch,
-    password_hash: str | None = None,
-) -> StoredUser:
-    """PATCH (RFC 7644 §3.5.2) applied to the locked current document; `password_hash` as for `create`."""
-    return _save(session, tenant_id, current, apply(operations, current.doc),
-                 _hash_of(operations.password, password_hash))
-
-
-def save_if_current(
-    session: Session | Connection, tenant_id: int, current: StoredUser, doc: dict[str, Any],
-    password_hash: str | None,
-) -> StoredUser | None:
-    """Write `doc` (and a new password's hash) for `current`, read without a lock, if the user is still at
-    `current.version`; None if it has moved on or is gone (the caller starts over under the lock). An unchanged
-    document is not rewritten."""
-    return _save(session, tenant_id, current, doc, password_hash, if_current=True)
-
-
-def _save(
-    session: Session | Connection,
-    tenant_id: int,
-    current: StoredUser,
-    doc: dict[str, Any],
-    password_hash: str | None,
-    *,
-    if_current: bool = False,
-) -> StoredUser | None:
-    """Write a new document for `current`, bumping version and lastModified; an unchanged one is not rewritten."""
-    if doc == current.doc and password_hash is None:
-        return current
-    values = _changed_values(current, doc, password_hash)
-    where = {"tenant_id_": tenant_id, "user_id_": current.id}
-    try:
-        if if_current:
-            if _UPDATE_IF_CURRENT.run(session, {**values, **where, "version_": current.version}) == 0:
-                return None
-        else:
-            _UPDATE.run(session, {**values, **where})
-    except IntegrityError as error:
-        raise _taken(error, doc["userName"]) from error
-    if _emails_changed(current, doc):
-        _write_emails(session, tenant_id, current.id, doc, replace=True)
-    return _saved(current, values)
-
-
 def _changed_values(current: StoredUser, doc: dict[str, Any], password_hash: str | None) -> dict[str, Any]:
     """The columns an UPDATE writes to make `doc` of `current`, with a new version and lastModified. Only the indexed
-    copies that changed are written: SQLite rewrites an index whenever a column of it is SET, whatever the value,
-    and PATCH active=false would otherwise touch five indexes instead of two."""
+    copies that changed are written: SQLite rewrites an index whenever a column of it is SET, whatever the value."""
     before = _columns(current.doc)
     values = {name: value for name, value in _columns(doc).items() if name == "doc" or value != before[name]}
     values.update(last_modified=utcnow(), version=current.version + 1)
@@ -342,86 +421,5 @@ def _saved(current: StoredUser, values: Mapping[str, Any]) -> StoredUser:
                       current.groups)
 
 
-def fits_one_statement(current: StoredUser, doc: Mapping[str, Any]) -> bool:
-    """Whether writing `doc` over `current` is one UPDATE of the user's row, as `commit_if_current` needs: not when
-    its emails change (their rows are rewritten too)."""
-    return not _emails_changed(current, doc)
-
-
 def _emails_changed(current: StoredUser, doc: Mapping[str, Any]) -> bool:
     return doc.get("emails") != current.doc.get("emails")
-
-
-@functools.cache
-def _update_with_event(columns: tuple[str, ...]) -> Prepared:
-    """`_UPDATE_IF_CURRENT` of these columns and its event, one statement (storage.events.with_event). One per set
-    of columns written: a few dozen at most (`_changed_values`)."""
-    change = _UPDATE_IF_CURRENT.statement.values(
-        {name: bindparam(name, type_=users_table.c[name].type) for name in columns}).returning(_users.id)
-    return Prepared(events.with_event(change))
-
-
-def commit_if_current(
-    connection: Connection,
-    tenant_id: int,
-    current: StoredUser,
-    doc: dict[str, Any],
-    password_hash: str | None,
-    events_of: Callable[[StoredUser], Sequence[Mapping[str, Any]]],
-) -> StoredUser | None:
-    """`save_if_current` and its commit in one statement, on a Connection that autocommits (PostgreSQL, outside a
-    transaction: storage.db.autocommits): the UPDATE and the user's event, `events_of(the user as written)` (one
-    `storage.events.entry`), commit together as the statement runs, or neither does. None, with nothing written,
-    if the user has moved on. Only for a write that `fits_one_statement`; one that changes nothing logs its event."""
-    if not autocommits(connection) or not fits_one_statement(current, doc):
-        raise ValueError("commit_if_current: one UPDATE, on a Connection that autocommits")
-    if doc == current.doc and password_hash is None:
-        [event] = events_of(current)  # a user's write is one event
-        events.commit_now(connection, event)
-        return current
-    values = _changed_values(current, doc, password_hash)
-    stored = _saved(current, values)
-    [event] = events_of(stored)
-    params = {**values, "tenant_id_": tenant_id, "user_id_": current.id, "version_": current.version,
-              **events.event_params(event)}
-    try:
-        written = _update_with_event(tuple(values)).run(connection, params)
-    except IntegrityError as error:
-        raise _taken(error, doc["userName"]) from error
-    return stored if written else None
-
-
-def to_resources(
-    _session: Session | Connection, _tenant_id: int, stored: list[StoredUser], projection: Projection, base_url: str
-) -> list[dict[str, Any]]:
-    """Wire-form users (the interface storage.groups shares); the read-only `groups` came with each user's row."""
-    groups = {
-        user.id: [{"value": group_id, "$ref": f"{base_url}/Groups/{group_id}", "display": name, "type": "direct"}
-                  for group_id, name in user.groups]
-        for user in stored
-    }
-    return documents.render(projection, stored, base_url, "groups", groups)
-
-
-def check_version(current: StoredUser, if_match: str | None) -> None:
-    """RFC 7644 §3.14: a stale If-Match is a 412 and nothing is written."""
-    if not if_match_ok(if_match, current.etag):
-        raise PreconditionFailed(f"User {current.id} is at version {current.etag}, not {if_match}.")
-
-
-def remove(session: Session | Connection, tenant_id: int, user_id: str) -> None:
-    """Delete a user; its emails and group memberships go with it (ON DELETE CASCADE)."""
-    if not documents.is_id(user_id):
-        raise NotFound(f"User {user_id} not found.")
-    # The user's memberships go by cascade; their groups change, so their versions move (locking the groups before
-    # the user, the order a group PATCH takes).
-    member_of = select(GroupMember.group_id).where(GroupMember.member_id == user_id)
-    session.execute(
-        update(Group)
-        .where(Group.tenant_id == tenant_id, Group.id.in_(member_of))
-        .values(version=Group.version + 1, last_modified=utcnow())
-    )
-    result = session.execute(delete(User).where(User.tenant_id == tenant_id, User.id == user_id))
-    if result.rowcount == 0:
-        raise NotFound(f"User {user_id} not found.")
-

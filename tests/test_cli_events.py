@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from app import cli_events
 from app.cli import cli
+from scim import changes
 from storage import events, tenants
 from storage.db import make_sessionmaker
 from storage.events import Origin
@@ -38,10 +39,10 @@ def age_events(app: Flask, days: int, kind: str) -> None:
 
 @pytest.fixture
 def log(app: Flask) -> None:
-    add_event(app, "acme", events.USER_CREATED, "ann", diff={"userName": {"new": "ann"}}, status=201)
-    add_event(app, "globex", events.USER_DEACTIVATED, "bob", diff={"active": {"old": True, "new": False}})
-    add_event(app, None, events.REQUEST_REJECTED, "", status=401, detail="Authorization failure.")
-    add_event(app, "acme", events.REQUEST_REJECTED, "zed", status=409, scim_type="uniqueness",
+    add_event(app, "acme", changes.USER_CREATED, "ann", diff={"userName": {"new": "ann"}}, status=201)
+    add_event(app, "globex", changes.USER_DEACTIVATED, "bob", diff={"active": {"old": True, "new": False}})
+    add_event(app, None, changes.REQUEST_REJECTED, "", status=401, detail="Authorization failure.")
+    add_event(app, "acme", changes.REQUEST_REJECTED, "zed", status=409, scim_type="uniqueness",
               detail="userName taken")
 
 
@@ -70,7 +71,7 @@ def test_filters_by_tenant_kind_and_limit(runner: FlaskCliRunner, log: None) -> 
 
 
 def test_since_takes_an_age_or_an_iso_8601_moment(app: Flask, runner: FlaskCliRunner, log: None) -> None:
-    age_events(app, 3, events.USER_CREATED)
+    age_events(app, 3, changes.USER_CREATED)
     assert len(invoke(runner, "events", "--since", "2d").output.splitlines()) == 1 + 3
     assert len(invoke(runner, "events", "--since", "4d").output.splitlines()) == 1 + 4
     moment = (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
@@ -99,8 +100,8 @@ def test_follow_prints_new_events_until_interrupted(
     def sleep(_seconds: float) -> None:
         polls.append(_seconds)
         if len(polls) == 1:
-            add_event(app, "acme", events.USER_DELETED, "ann", status=204)
-            add_event(app, "globex", events.USER_DELETED, "bob", status=204)
+            add_event(app, "acme", changes.USER_DELETED, "ann", status=204)
+            add_event(app, "globex", changes.USER_DELETED, "bob", status=204)
         if len(polls) == 3:
             raise KeyboardInterrupt
 
@@ -112,8 +113,8 @@ def test_follow_prints_new_events_until_interrupted(
 
 
 def test_prune_deletes_only_events_older_than_the_retention(app: Flask, runner: FlaskCliRunner, log: None) -> None:
-    age_events(app, 91, events.USER_CREATED)
-    age_events(app, 89, events.USER_DEACTIVATED)
+    age_events(app, 91, changes.USER_CREATED)
+    age_events(app, 89, changes.USER_DEACTIVATED)
     result = invoke(runner, "prune-events")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("1 events older than 90 days")

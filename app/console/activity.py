@@ -10,14 +10,11 @@ from flask import current_app, render_template, request, url_for
 from app import database
 from app.console.blueprint import bp
 from app.console.pages import FormError
+from scim import changes
 from storage import admins, events
 from storage.models import Event, Tenant
 
-KINDS = (
-    events.USER_CREATED, events.USER_UPDATED, events.USER_DEACTIVATED, events.USER_REACTIVATED, events.USER_DELETED,
-    events.GROUP_CREATED, events.GROUP_UPDATED, events.GROUP_RENAMED, events.GROUP_MEMBERS_ADDED,
-    events.GROUP_MEMBERS_REMOVED, events.GROUP_DELETED, events.REQUEST_REJECTED,
-)
+KINDS = changes.KINDS
 STATUSES = {"": None, "failed": True, "succeeded": False}
 MAX_ID = 2**63 - 1  # event ids are BIGINT
 TIME_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends; read as UTC
@@ -84,7 +81,7 @@ def resource_url(event: Event) -> str | None:
 
 def recent_failures(tenant: Tenant, limit: int = 10) -> list[tuple[Event, str | None]]:
     """The tenant's last rejected SCIM requests, newest first (401s name no tenant, so they are not here)."""
-    rows = events.read(database.get_session(), limit=limit, tenant_id=tenant.id, kind=events.REQUEST_REJECTED,
+    rows = events.read(database.get_session(), limit=limit, tenant_id=tenant.id, kind=changes.REQUEST_REJECTED,
                        newest=True)
     return rows[::-1]
 

@@ -15,7 +15,7 @@ def _writer_for_forms() -> None:
     """A form post may write (sign-in failures are counted even when refused): it runs as a writer from the start.
     Console traffic is an admin's clicks; only the SCIM API takes its write lock late (app.database)."""
     if request.method == "POST":
-        database.write_session()
+        database.get_session(writing=True)
 
 
 bp.before_request(security.guard)

@@ -7,6 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from scim import changes
 from storage import admin_keys, events, tenants
 from storage.db import make_sessionmaker
 from storage.events import Origin
@@ -27,7 +28,7 @@ def admin(admin_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {admin_key}"}
 
 
-def add_events(app: Flask, tenant_name: str | None, count: int, kind: str = events.USER_UPDATED) -> None:
+def add_events(app: Flask, tenant_name: str | None, count: int, kind: str = changes.USER_UPDATED) -> None:
     """`count` events in one transaction, as one request would stage them."""
     with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
         tenant_id = _tenant_id(session, tenant_name)
@@ -55,7 +56,7 @@ def read_all(client: FlaskClient, admin: dict, url: str = FEED, limit: int = 3) 
 
 def test_pages_cover_every_event_once_in_commit_order(app: Flask, client: FlaskClient, admin: dict) -> None:
     add_events(app, "acme", 4)
-    add_events(app, None, 1, events.REQUEST_REJECTED)
+    add_events(app, None, 1, changes.REQUEST_REJECTED)
     add_events(app, "globex", 3)
     seen = read_all(client, admin)
     assert [(event["tenant"], event["resource_id"]) for event in seen] == [
@@ -74,9 +75,9 @@ def test_a_consumer_resumes_from_its_cursor_and_sees_only_newer_events(
     assert len(first["events"]) == 2 and first["has_more"] is False
     empty = client.get(FEED, headers=admin, query_string={"after": first["next_cursor"]}).get_json()
     assert empty == {"events": [], "next_cursor": first["next_cursor"], "has_more": False}
-    add_events(app, "acme", 1, events.USER_DELETED)
+    add_events(app, "acme", 1, changes.USER_DELETED)
     later = client.get(FEED, headers=admin, query_string={"after": first["next_cursor"]}).get_json()
-    assert [event["kind"] for event in later["events"]] == [events.USER_DELETED]
+    assert [event["kind"] for event in later["events"]] == [changes.USER_DELETED]
     # an event's id is a cursor too: resuming after the first event repeats the second (at-least-once)
     again = client.get(FEED, headers=admin, query_string={"after": first["events"][0]["id"]}).get_json()
     assert [event["id"] for event in again["events"]] == [first["events"][1]["id"], later["events"][0]["id"]]
@@ -85,7 +86,7 @@ def test_a_consumer_resumes_from_its_cursor_and_sees_only_newer_events(
 def test_a_tenants_feed_holds_only_its_events(app: Flask, client: FlaskClient, admin: dict) -> None:
     add_events(app, "acme", 2)
     add_events(app, "globex", 2)
-    add_events(app, None, 1, events.REQUEST_REJECTED)
+    add_events(app, None, 1, changes.REQUEST_REJECTED)
     seen = read_all(client, admin, "/admin/v1/tenants/globex/events", limit=1)
     assert [event["tenant"] for event in seen] == ["globex", "globex"]
     assert_scim_error(client.get("/admin/v1/tenants/nobody/events", headers=admin), 404)

@@ -25,6 +25,7 @@ from flask import Flask
 from sqlalchemy import Connection, Engine
 from sqlalchemy import event as sa_event
 
+from scim import changes
 from storage import admin_keys, events, tenants
 from storage.db import begin_write, make_sessionmaker
 from storage.events import Origin
@@ -72,7 +73,7 @@ def write_behind_an_open_event_writer(app: Flask, tenant_id: int, second: Callab
         try:
             begin_write(session)
             held.append(session.connection())
-            events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "first"))
+            events.stage(session, events.entry(origin, changes.USER_CREATED, 201, "User", "first"))
             session.commit()
         except BaseException as error:  # reported by the main thread
             failures.append(error)
@@ -115,7 +116,7 @@ def test_a_writer_waits_for_the_open_event_writer_so_ids_follow_commit_order(app
     def second() -> None:
         with maker.begin() as session:
             begin_write(session)
-            events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "second"))
+            events.stage(session, events.entry(origin, changes.USER_CREATED, 201, "User", "second"))
 
     assert write_behind_an_open_event_writer(app, tenant_id, second) == ["first", "second"]
 
@@ -165,7 +166,7 @@ def test_a_group_patch_waits_for_the_open_event_writer_too(app: Flask) -> None:
     assert write_behind_an_open_event_writer(app, tenant_id, second) == ["first", group_id, group_id]
     with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
         kinds = [row[0].kind for row in events.read(session, limit=10)]
-    assert kinds == [events.USER_CREATED, events.GROUP_RENAMED, events.GROUP_MEMBERS_ADDED]
+    assert kinds == [changes.USER_CREATED, changes.GROUP_RENAMED, changes.GROUP_MEMBERS_ADDED]
     members = client.get(f"/scim/v2/Groups/{group_id}", headers=auth).get_json()["members"]
     assert [member["value"] for member in members] == [user_id]
 
@@ -176,14 +177,14 @@ def test_a_savepoint_rolled_back_takes_its_events_along(app: Flask) -> None:
         tenant_id = tenants.create(session, "acme").id
     origin = Origin("POST", "/scim/v2/Bulk", tenant_id)
     with maker() as session:
-        events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "kept"))
+        events.stage(session, events.entry(origin, changes.USER_CREATED, 201, "User", "kept"))
         with pytest.raises(RuntimeError), session.begin_nested():
-            events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "rolled-back"))
+            events.stage(session, events.entry(origin, changes.USER_CREATED, 201, "User", "rolled-back"))
             raise RuntimeError
         with session.begin_nested():
-            events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "kept-too"))
+            events.stage(session, events.entry(origin, changes.USER_CREATED, 201, "User", "kept-too"))
         session.commit()
-        events.stage(session, events.entry(origin, events.USER_CREATED, 201, "User", "never"))
+        events.stage(session, events.entry(origin, changes.USER_CREATED, 201, "User", "never"))
         session.rollback()
         session.commit()
     with maker() as reader:
@@ -254,7 +255,7 @@ def user_body(number: int, index: int) -> dict[str, Any]:
 def assert_kinds(seen: list[dict]) -> None:
     kinds = [event["kind"] for event in seen]
     half = WRITERS * REQUESTS_PER_WRITER // 2
-    assert kinds.count(events.USER_CREATED) == half and kinds.count(events.REQUEST_REJECTED) == half
+    assert kinds.count(changes.USER_CREATED) == half and kinds.count(changes.REQUEST_REJECTED) == half
 
 
 def test_threads_writing_while_a_reader_pages_see_every_event_once_in_order(app: Flask) -> None:

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from storage import users
+from storage import connections, users
 from storage.db import make_sessionmaker
 from storage.models import User
 from tests.api.test_foundation import assert_scim_error
@@ -77,8 +77,9 @@ def test_a_new_password_is_hashed_before_the_write_lock_is_taken(
     POST, PUT and PATCH hash a new password before the request becomes a writer, and store that hash."""
     writing_while_hashing = []
 
-    def hash_password(password: str) -> str:
-        writing_while_hashing.append(flask.g.get("db_writing") is not None)
+    def hash_password(password: str | None) -> str | None:
+        if password is not None:
+            writing_while_hashing.append(not connections.is_reading(flask.g.db_connection))
         return real_hash(password)
 
     real_hash = users.hash_password
@@ -385,27 +386,30 @@ def test_the_root_search_spans_users_and_groups(client: FlaskClient, auth: dict)
     assert users["totalResults"] == 1 and users["Resources"][0]["meta"]["resourceType"] == "User"
 
 
-def write_in_between(app: Flask, monkeypatch: pytest.MonkeyPatch, hook: str, user_id: str, operation: dict) -> None:
-    """Once, when the view calls `activity.<hook>` (after its snapshot read, before its UPDATE), commit `operation`
+def write_in_between(app: Flask, monkeypatch: pytest.MonkeyPatch, user_id: str, operation: dict) -> None:
+    """Once, right after the request's first read of the user (its snapshot, before its UPDATE), commit `operation`
     on the user from a real second writer."""
-    from app import resources
     from scim.patch import compile_patch
     from scim.schemas import USER
-    from storage import users
+    from storage import events, users
 
-    with app.extensions["scim.engine"].connect() as connection:
+    engine = app.extensions["scim.engine"]
+    with engine.connect() as connection:
         tenant_id = connection.execute(select(User.tenant_id)).scalar_one()
-    original, done = getattr(resources.activity, hook), []
+    original, done = users.get, []
 
     def hooked(*args, **kwargs):
+        found = original(*args, **kwargs)
         if not done:
             done.append(True)
-            with make_sessionmaker(app.extensions["scim.engine"]).begin() as other:
+            with engine.connect() as other:
                 operations = compile_patch({"schemas": [PATCH_URN], "Operations": [operation]}, USER)
-                users.patch(other, tenant_id, users.get(other, tenant_id, user_id, for_update=True), operations)
-        return original(*args, **kwargs)
+                users.patch(other, tenant_id, USER, user_id, operations, None,
+                            events.Origin("PATCH", "/elsewhere", tenant_id))
+                other.commit()
+        return found
 
-    monkeypatch.setattr(resources.activity, hook, hooked)
+    monkeypatch.setattr(users, "get", hooked)
 
 
 def test_a_patch_read_before_a_concurrent_write_is_done_again_on_the_new_version(
@@ -416,7 +420,7 @@ def test_a_patch_read_before_a_concurrent_write_is_done_again_on_the_new_version
     from storage import events
 
     user = create(client, auth)
-    write_in_between(app, monkeypatch, "patching", user["id"],
+    write_in_between(app, monkeypatch, user["id"],
                      {"op": "replace", "path": "displayName", "value": "Renamed meanwhile"})
     response = patch(client, auth, user["id"], {"op": "replace", "value": {"active": False}})
     assert response.status_code == 200, response.get_json()
@@ -425,7 +429,7 @@ def test_a_patch_read_before_a_concurrent_write_is_done_again_on_the_new_version
     assert response.get_json()["meta"]["version"] == 'W/"3"'
     with make_sessionmaker(app.extensions["scim.engine"])() as session:
         kinds = [event.kind for event, _tenant in events.read(session, limit=10)]
-    assert kinds == ["user.created", "user.deactivated"]  # the write in between staged no event of its own
+    assert kinds == ["user.created", "user.updated", "user.deactivated"]  # the write in between, then the PATCH
 
 
 def test_a_put_read_before_a_concurrent_write_keeps_what_that_write_did_to_active(
@@ -434,7 +438,7 @@ def test_a_put_read_before_a_concurrent_write_keeps_what_that_write_did_to_activ
     """Okta's PUT without `active` keeps the user's current value: the value committed between the PUT's read and
     its UPDATE, not the one it read."""
     user = create(client, auth)
-    write_in_between(app, monkeypatch, "replacing", user["id"], {"op": "replace", "value": {"active": False}})
+    write_in_between(app, monkeypatch, user["id"], {"op": "replace", "value": {"active": False}})
     body = {key: value for key, value in OKTA_CREATE.items() if key not in ("active", "password")}
     response = client.put(f"/scim/v2/Users/{user['id']}", headers=auth, json={**body, "displayName": "Put"})
     assert response.status_code == 200, response.get_json()

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
+from scim import changes
 from storage import events, tenants
 from storage.db import make_sessionmaker
 from storage.models import Event, utcnow
@@ -28,12 +29,12 @@ def log(app: Flask) -> dict[str, int]:
     """acme: a user created, one rejected request; globex: one group created; no tenant: a 401."""
     make_token(app, "acme")
     make_token(app, "globex")
-    _event(app, "acme", events.USER_CREATED, 201, resource_type="User", resource_id="u-ann",
+    _event(app, "acme", changes.USER_CREATED, 201, resource_type="User", resource_id="u-ann",
            diff={"userName": {"new": "ann"}})
-    _event(app, "acme", events.REQUEST_REJECTED, 409, resource_type="User", scim_type="uniqueness",
+    _event(app, "acme", changes.REQUEST_REJECTED, 409, resource_type="User", scim_type="uniqueness",
            detail="A user with userName 'ann' already exists.")
-    _event(app, "globex", events.GROUP_CREATED, 201, resource_type="Group", resource_id="g-staff")
-    _event(app, None, events.REQUEST_REJECTED, 401, method="GET", path="/scim/v2/Users",
+    _event(app, "globex", changes.GROUP_CREATED, 201, resource_type="Group", resource_id="g-staff")
+    _event(app, None, changes.REQUEST_REJECTED, 401, method="GET", path="/scim/v2/Users",
            detail="Authorization failure: a valid bearer token is required.")
     with make_sessionmaker(app.extensions["scim.engine"])() as session:
         return {name: tenants.get_by_name(session, name).id for name in ("acme", "globex")}
@@ -71,7 +72,7 @@ def test_the_activity_filters(console: FlaskClient, log: dict, query: str, shown
 
 def test_the_time_filter_reads_utc(app: Flask, console: FlaskClient, log: dict) -> None:
     with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
-        session.execute(update(Event).where(Event.kind == events.USER_CREATED)
+        session.execute(update(Event).where(Event.kind == changes.USER_CREATED)
                         .values(occurred_at=utcnow() - timedelta(days=2)))
     since = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     page = console.get(f"/admin/tenants/{log['acme']}/activity?since={since}").get_data(as_text=True)
@@ -91,7 +92,7 @@ def test_the_activity_pages_older_events(app: Flask, console: FlaskClient) -> No
     make_token(app, "acme")
     app.config["CONSOLE_PAGE_SIZE"] = 3
     for number in range(7):
-        _event(app, "acme", events.USER_UPDATED, 200, resource_type="User", resource_id=f"user-{number}")
+        _event(app, "acme", changes.USER_UPDATED, 200, resource_type="User", resource_id=f"user-{number}")
     seen = []
     url = "/admin/activity"
     while url:

@@ -12,7 +12,7 @@ from scim.payloads import parse_resource
 from scim.schemas import GROUP, USER
 from storage import groups, tenants, users
 from storage.db import make_sessionmaker
-from storage.documents import new_id
+from storage.events import Origin
 
 PEOPLE = [
     {"userName": "ann@acme.test", "displayName": "Ann Archer", "emails": [{"value": "ann@mail.test", "primary": True}]},
@@ -20,18 +20,22 @@ PEOPLE = [
     {"userName": "cy@acme.test", "displayName": "Cy Cooper", "emails": [{"value": "cyrus@other.test"}]},
 ]
 
+SEEDED = Origin("POST", "/seed")
+
 
 @pytest.fixture
 def directory(app: Flask) -> dict[str, Any]:
     """Tenant acme with three users and a group holding ann and bob; globex with a user of its own."""
     with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
         acme, globex = tenants.create(session, "acme"), tenants.create(session, "globex")
-        ids = [users.create(session, acme.id, new_id(), parse_resource(person, USER)).id for person in PEOPLE]
-        stranger = users.create(session, globex.id, new_id(), parse_resource({"userName": "zed@globex.test"}, USER))
+        connection = session.connection()
+        ids = [users.create(connection, acme.id, USER, parse_resource(person, USER), SEEDED).id for person in PEOPLE]
+        stranger = users.create(connection, globex.id, USER, parse_resource({"userName": "zed@globex.test"}, USER),
+                                SEEDED)
         body = {"displayName": "Staff", "externalId": "okta-staff",
                 "members": [{"value": ids[0]}, {"value": ids[1]}]}
-        staff = groups.create(session, acme.id, new_id(), parse_resource(body, GROUP))
-        groups.create(session, acme.id, new_id(), parse_resource({"displayName": "Nobody"}, GROUP))
+        staff = groups.create(session.connection(), acme.id, GROUP, parse_resource(body, GROUP), SEEDED)
+        groups.create(session.connection(), acme.id, GROUP, parse_resource({"displayName": "Nobody"}, GROUP), SEEDED)
         return {"tenant": acme.id, "users": ids, "stranger": stranger.id, "staff": staff.id}
 
 

@@ -11,14 +11,17 @@ from sqlalchemy import select, update
 
 from scim.payloads import parse_resource
 from scim.schemas import GROUP, USER
-from storage import documents, groups, tenants, users
+from storage import groups, tenants, users
 from storage.db import make_sessionmaker
+from storage.events import Origin
 from storage.models import Tenant, Token, utcnow
 from tests.conftest import make_token
 from tests.console.conftest import post_form
 
 SPC = "/scim/v2/ServiceProviderConfig"
 _SECRET = re.compile(r'id="new-secret"[^>]*value="(scim_[^"]+)"')
+
+SEEDED = Origin("POST", "/seed")
 
 
 def _tenant_id(app: Flask, name: str) -> int:
@@ -36,8 +39,8 @@ def test_the_tenant_list_shows_counts_and_the_last_call_from_the_idp(app: Flask,
     with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
         acme = tenants.get_by_name(session, "acme")
         for name in ("ann", "bob"):
-            users.create(session, acme.id, documents.new_id(), parse_resource({"userName": name}, USER))
-        groups.create(session, acme.id, documents.new_id(), parse_resource({"displayName": "staff"}, GROUP))
+            users.create(session.connection(), acme.id, USER, parse_resource({"userName": name}, USER), SEEDED)
+        groups.create(session.connection(), acme.id, GROUP, parse_resource({"displayName": "staff"}, GROUP), SEEDED)
     page = console.get("/admin/").get_data(as_text=True)
     assert "never" in page  # no call yet from either IdP
     assert console.get(SPC, headers={"Authorization": f"Bearer {secret}"}).status_code == 200
