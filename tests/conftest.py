@@ -1,5 +1,8 @@
 """Fixtures: every storage-touching test runs on SQLite and on PostgreSQL (when SCIM_TEST_POSTGRES_URL is set).
 
+Under CI=true PostgreSQL is mandatory: unset or unreachable, its tests fail instead of skipping, since some write
+paths run on PostgreSQL alone and a green run without it would not have tested them.
+
 Each test gets a fresh database: a copy of a migrated SQLite file, or, on PostgreSQL, a database created for the
 test session (migrated once) whose tables are truncated before each test.
 """
@@ -30,6 +33,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def pytest_report_header() -> str:
     if POSTGRES_URL:
         return f"PostgreSQL tests: on ({make_url(POSTGRES_URL).render_as_string(hide_password=True)})"
+    if IN_CI:
+        return "PostgreSQL tests: failing (CI=true needs SCIM_TEST_POSTGRES_URL)"
     return "PostgreSQL tests: skipped (set SCIM_TEST_POSTGRES_URL to run them)"
 
 
@@ -47,6 +52,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_database() -> Iterator[str]:
     """A PostgreSQL database of this test session's own, migrated to head, dropped at the end."""
     if not POSTGRES_URL:
+        if IN_CI:
+            pytest.fail("PostgreSQL is mandatory under CI=true: set SCIM_TEST_POSTGRES_URL", pytrace=False)
         pytest.skip("PostgreSQL not configured: set SCIM_TEST_POSTGRES_URL")
     server = make_url(POSTGRES_URL)
     name = f"scim_test_{uuid.uuid4().hex[:10]}"

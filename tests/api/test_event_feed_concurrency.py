@@ -7,16 +7,9 @@ commit first and move its cursor past an earlier one for good. These tests hold 
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +24,13 @@ from storage.db import begin_write, make_sessionmaker
 from storage.events import Origin
 from storage.models import utcnow
 from tests.conftest import make_token
+from tests.live import call, live_server
+from tests.locks import WAIT_SECONDS, wait_until_blocked
 
-ROOT = Path(__file__).resolve().parents[2]
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
 WRITERS = 6
 REQUESTS_PER_WRITER = 16
-STARTUP_SECONDS = 90  # a loaded CI machine (pytest -n) starts 3 workers slowly
 
 
 def issue_admin_key(app: Flask) -> str:
@@ -66,7 +59,7 @@ def write_behind_an_open_event_writer(app: Flask, tenant_id: int, second: Callab
         # Registered after storage.events' commit listener: runs once the event is inserted, just before COMMIT.
         if connection in held:
             inserted.set()
-            release.wait(30)
+            release.wait(WAIT_SECONDS)
 
     def first() -> None:
         session = maker()
@@ -91,16 +84,16 @@ def write_behind_an_open_event_writer(app: Flask, tenant_id: int, second: Callab
     sa_event.listen(Engine, "commit", hold)
     threads = [threading.Thread(target=first), threading.Thread(target=then)]
     threads[0].start()
-    assert inserted.wait(30)
+    assert inserted.wait(WAIT_SECONDS)
     threads[1].start()
     try:
-        assert not second_done.wait(1.0), "a second event writer committed while the first was open"
+        wait_until_blocked(app.extensions["scim.engine"], second_done, "a second event writer")
         with maker() as reader:
             assert events.read(reader, limit=10) == []  # nothing is visible before the first commits
     finally:
         release.set()
         for thread in threads:
-            thread.join(60)
+            thread.join(WAIT_SECONDS)
         sa_event.remove(Engine, "commit", hold)
     assert not failures, failures
     with maker() as reader:
@@ -284,71 +277,22 @@ def test_threads_writing_while_a_reader_pages_see_every_event_once_in_order(app:
 # -- several processes: gunicorn with 3 workers -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def gunicorn(app: Flask, db_url: str, tmp_path: Path) -> Iterator[str]:
-    """A live 3-worker gunicorn on this test's database, on a free port; only its own process is stopped."""
-    port = free_port()
-    environment = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_SECRET_KEY": "feed-test", "SCIM_ACCESS_LOG": "",
-                   "SCIM_LOG_LEVEL": "WARNING"}
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", "--bind", f"127.0.0.1:{port}",
-               "--workers", "3", "wsgi:app"]
-    with open(tmp_path / "gunicorn.log", "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, f"gunicorn did not start in {STARTUP_SECONDS} s"
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def http(method: str, url: str, headers: dict[str, str], body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read() or b"null")
-
-
 def test_gunicorn_workers_writing_while_a_reader_pages_see_every_event_once_in_order(
-    app: Flask, gunicorn: str
+    app: Flask, db_url: str, tmp_path: Path
 ) -> None:
-    scim = {"Authorization": f"Bearer {make_token(app, 'acme')}", "Content-Type": "application/scim+json"}
-    admin = {"Authorization": f"Bearer {issue_admin_key(app)}"}
+    token, admin_key = make_token(app, "acme"), issue_admin_key(app)
+    with live_server(db_url, tmp_path / "gunicorn.log") as port:
 
-    def write(number: int, index: int) -> None:
-        status, body = http("POST", f"{gunicorn}/scim/v2/Users", scim, user_body(number, index))
-        assert status in (201, 400), body
+        def write(number: int, index: int) -> None:
+            status, _headers, body = call(port, "POST", "/scim/v2/Users", token, user_body(number, index))
+            assert status in (201, 400), body
 
-    def read_page(cursor: str | None) -> dict[str, Any]:
-        after = f"&after={cursor}" if cursor else ""
-        status, body = http("GET", f"{gunicorn}/admin/v1/events?limit=5{after}", admin)
-        assert status == 200, body
-        return body
+        def read_page(cursor: str | None) -> dict[str, Any]:
+            after = f"&after={cursor}" if cursor else ""
+            status, _headers, body = call(port, "GET", f"/admin/v1/events?limit=5{after}", admin_key)
+            assert status == 200, body
+            return body
 
-    seen = drive(write, read_page)
+        seen = drive(write, read_page)
     assert_kinds(seen)
     assert_exactly_once_in_order(seen, all_event_ids(app))
-

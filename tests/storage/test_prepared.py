@@ -14,6 +14,7 @@ from storage.db import make_engine, make_sessionmaker
 from storage.models import Tenant, tenants_table, tokens_table, users_table
 from storage.prepared import Prepared
 from tests.conftest import reading
+from tests.locks import WAIT_SECONDS
 
 _USER = select(users_table.c.id, users_table.c.doc, users_table.c.created, users_table.c.active).where(
     users_table.c.tenant_id == bindparam("tenant_id"), users_table.c.id == bindparam("user_id")
@@ -146,11 +147,12 @@ def test_a_connection_postgresql_dropped_is_invalidated(postgres_database: str) 
             pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
             with admin.begin() as other:
                 other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            deadline = time.monotonic() + 10  # the backend exits on its own time after the signal
-            while time.monotonic() < deadline:
+            deadline = time.monotonic() + WAIT_SECONDS  # the backend exits on its own time after the signal
+            while True:
                 with admin.connect() as other:
                     if not other.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).all():
                         break
+                assert time.monotonic() < deadline, f"backend {pid} still runs {WAIT_SECONDS} s after its end"
                 time.sleep(0.05)
             with pytest.raises(DBAPIError) as raised:
                 Prepared(select(tenants_table.c.id)).all(connection, {})
