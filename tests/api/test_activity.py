@@ -174,7 +174,7 @@ def test_a_rejection_that_cannot_be_logged_still_answers_its_own_error(
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("the log is down")
 
-    monkeypatch.setattr(events, "stage", broken)
+    monkeypatch.setattr(events, "record", broken)
     assert_scim_error(client.get("/scim/v2/Users/missing", headers=auth), 404)
     assert "could not log the rejected request" in caplog.text
     assert stored_events(app) == []

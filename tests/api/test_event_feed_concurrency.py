@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy import event as sa_event
 
 from scim import changes
@@ -81,7 +81,8 @@ def write_behind_an_open_event_writer(app: Flask, tenant_id: int, second: Callab
         finally:
             second_done.set()
 
-    sa_event.listen(Engine, "commit", hold)
+    engine = app.extensions["scim.engine"]
+    sa_event.listen(engine, "commit", hold)
     threads = [threading.Thread(target=first), threading.Thread(target=then)]
     threads[0].start()
     assert inserted.wait(WAIT_SECONDS)
@@ -94,7 +95,7 @@ def write_behind_an_open_event_writer(app: Flask, tenant_id: int, second: Callab
         release.set()
         for thread in threads:
             thread.join(WAIT_SECONDS)
-        sa_event.remove(Engine, "commit", hold)
+        sa_event.remove(engine, "commit", hold)
     assert not failures, failures
     with maker() as reader:
         return [row[0].resource_id for row in events.read(reader, limit=10)]

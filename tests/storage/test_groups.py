@@ -18,12 +18,14 @@ from scim.patch import compile_patch
 from scim.payloads import parse_resource
 from scim.projection import Projection
 from scim.schemas import GROUP, GROUP_URN, PATCH_OP_URN, USER
-from storage import groups, tenants, users
+from storage import groups, memberships, tenants, users
 from storage.db import begin_write, make_sessionmaker
+from storage.events import Origin
 from storage.groups import StoredGroup
 from storage.models import User, utcnow
 
 BASE = "https://scim.example/scim/v2"
+ORIGIN = Origin("PATCH", "/scim/v2/Groups/x")
 
 
 # -- helpers (the API tests and bench/groups.py use them too) ---------------------------------------
@@ -86,17 +88,23 @@ def make_group(session: Session, tenant_id: int, name: str = "Engineering", memb
     body: dict[str, Any] = {"schemas": [GROUP_URN], "displayName": name}
     if members is not None:
         body["members"] = [member if isinstance(member, dict) else {"value": member} for member in members]
-    return groups.create(session, tenant_id, str(uuid.uuid4()), parse_resource(body, GROUP))
+    return groups.create(session.connection(), tenant_id, GROUP, parse_resource(body, GROUP), ORIGIN)
 
 
 def patch(session: Session, tenant_id: int, group: StoredGroup, *operations: dict[str, Any]) -> StoredGroup:
-    current = groups.get(session, tenant_id, group.id, for_update=True)
     body = {"schemas": [PATCH_OP_URN], "Operations": list(operations)}
-    return groups.patch(session, tenant_id, current, compile_patch(body, GROUP, group.id))
+    return groups.patch(session.connection(), tenant_id, GROUP, group.id, compile_patch(body, GROUP, group.id), None,
+                        ORIGIN)
+
+
+def patch_if_match(session: Session, tenant_id: int, group: StoredGroup, if_match: str) -> StoredGroup:
+    body = {"schemas": [PATCH_OP_URN], "Operations": [{"op": "replace", "path": "displayName", "value": "Renamed"}]}
+    return groups.patch(session.connection(), tenant_id, GROUP, group.id, compile_patch(body, GROUP, group.id),
+                        if_match, ORIGIN)
 
 
 def member_ids(session: Session, tenant_id: int, group: StoredGroup) -> list[str]:
-    return [member_id for member_id, _display in groups.members_of(session, tenant_id, [group.id])[group.id]]
+    return [member_id for member_id, _display in memberships.members_of(session, tenant_id, [group.id])[group.id]]
 
 
 def values(ids: list[str]) -> list[dict[str, str]]:
@@ -114,7 +122,7 @@ def test_create_stores_users_of_the_tenant_and_skips_the_rest(
     session.flush()
     foreign = insert_users(session, other_tenant.id, 1, prefix="foreign")
     nested = make_group(session, tenant_id, "Nested")
-    with caplog.at_level(logging.WARNING, logger="storage.groups"):
+    with caplog.at_level(logging.WARNING, logger="storage.memberships"):
         group = make_group(session, tenant_id, members=[
             *known, "no-such-user", foreign[0], {"value": nested.id, "type": "Group"},
             {"value": known[0], "type": "user"},
@@ -130,7 +138,7 @@ def test_the_warning_names_at_most_100_skipped_ids_and_the_result_has_them_all(
     session: Session, tenant_id: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     ghosts = [f"ghost-{index}" for index in range(150)]
-    with caplog.at_level(logging.WARNING, logger="storage.groups"):
+    with caplog.at_level(logging.WARNING, logger="storage.memberships"):
         group = make_group(session, tenant_id, members=ghosts)
     assert group.member_delta.skipped == tuple(ghosts)
     message = caplog.records[-1].getMessage()
@@ -207,8 +215,8 @@ def test_to_resources_reads_members_only_when_they_are_returned(
     engine: Engine, session: Session, tenant_id: int
 ) -> None:
     ids = insert_users(session, tenant_id, 3)
-    users.replace(session, tenant_id, users.get(session, tenant_id, ids[1]),
-                  parse_resource({"userName": "user1@example.com", "displayName": "Ann"}, USER))
+    users.replace(session.connection(), tenant_id, USER, ids[1],
+                  parse_resource({"userName": "user1@example.com", "displayName": "Ann"}, USER), None, ORIGIN)
     group = make_group(session, tenant_id, members=ids)
     for attributes, excluded in [(None, "members"), ("displayName", None), ("externalId", None)]:
         projection = Projection.parse(GROUP, attributes, excluded)
@@ -243,8 +251,8 @@ def test_replace_makes_the_given_members_the_membership_and_keeps_it_without_mem
     group = make_group(session, tenant_id, members=ids[:3])
 
     def put(body: dict[str, Any]) -> StoredGroup:
-        current = groups.get(session, tenant_id, group.id, for_update=True)
-        return groups.replace(session, tenant_id, current, parse_resource(body, GROUP))
+        return groups.replace(session.connection(), tenant_id, GROUP, group.id, parse_resource(body, GROUP), None,
+                              ORIGIN)
 
     group = put({"displayName": "Engineering", "members": values([ids[1], ids[3], "ghost"])})
     assert sorted(member_ids(session, tenant_id, group)) == sorted([ids[1], ids[3]])
@@ -287,11 +295,11 @@ def test_deleting_a_group_keeps_its_users_and_deleting_a_user_leaves_its_groups(
     kept = make_group(session, tenant_id, "Kept", members=ids)
     gone = make_group(session, tenant_id, "Gone", members=ids[:2])
     assert users.get(session, tenant_id, ids[0]).groups == ((gone.id, "Gone"), (kept.id, "Kept"))
-    groups.remove(session, tenant_id, gone.id)
+    groups.delete(session.connection(), tenant_id, gone.id, None, ORIGIN)
     with pytest.raises(NotFound):
         groups.get(session, tenant_id, gone.id)
     assert [users.get(session, tenant_id, user_id).id for user_id in ids] == ids
-    users.remove(session, tenant_id, ids[0])
+    users.delete(session.connection(), tenant_id, ids[0], None, ORIGIN)
     assert sorted(member_ids(session, tenant_id, kept)) == sorted(ids[1:])
     assert [users.get(session, tenant_id, user_id).groups for user_id in ids[1:]] == [((kept.id, "Kept"),)] * 2
 
@@ -303,13 +311,14 @@ def test_another_tenants_group_is_not_found(session: Session, tenant_id: int) ->
     with pytest.raises(NotFound):
         groups.get(session, other.id, group.id)
     with pytest.raises(NotFound):
-        groups.remove(session, other.id, group.id)
+        groups.delete(session.connection(), other.id, group.id, None, ORIGIN)
     assert groups.get(session, tenant_id, group.id).id == group.id
 
 
-def test_check_version_refuses_a_stale_if_match(session: Session, tenant_id: int) -> None:
+def test_a_stale_if_match_is_refused_and_the_current_one_writes(session: Session, tenant_id: int) -> None:
     group = make_group(session, tenant_id)
-    groups.check_version(group, None)
-    groups.check_version(group, 'W/"1"')
-    with pytest.raises(PreconditionFailed):
-        groups.check_version(group, 'W/"2"')
+    for if_match in ('W/"2"', '"2"', "W/2"):
+        with pytest.raises(PreconditionFailed), session.begin_nested():
+            patch_if_match(session, tenant_id, group, if_match)
+    assert patch_if_match(session, tenant_id, group, 'W/"1"').doc["displayName"] == "Renamed"
+    assert groups.get(session, tenant_id, group.id).version == 2
