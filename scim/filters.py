@@ -19,16 +19,11 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from scim2_filter_parser import ast
-from scim2_filter_parser.lexer import SCIMLexer
-from scim2_filter_parser.parser import SCIMParser
-from sly import Parser
 
 from scim.errors import InvalidFilter
+from scim.filter_syntax import MAX_FILTER_LENGTH, parse_text
 from scim.schemas import AttrRef, ResourceType
 from scim.stand_ins import MARK, stand_in, stand_in_index
-
-MAX_FILTER_LENGTH = 4096
-MAX_NESTING = 16  # parentheses and brackets; real IdP filters use two or three levels
 
 _ORDERING = frozenset({"gt", "ge", "lt", "le"})
 _SUBSTRING = frozenset({"co", "sw", "ew"})
@@ -151,116 +146,6 @@ class FilterVisitor(Generic[T]):
 
     def visit_value_path(self, node: ValuePath) -> T:
         raise InvalidFilter(f"The value filter on '{node.ref}' is not supported here.")
-
-
-# -- lexer and parser -------------------------------------------------------------------------
-
-
-class _SyntaxError(Exception):
-    """Raised by the parser with the offending token (None at the end of input)."""
-
-    def __init__(self, token: Any) -> None:
-        super().__init__(token)
-        self.token = token
-
-
-class JsonLexer(SCIMLexer):
-    """SCIMLexer with JSON string and number literals and whole-word `true`/`false`/`null`."""
-
-    tokens = SCIMLexer.tokens
-
-    # Without the lookahead `trueValue` lexes as TRUE followed by ATTRNAME "Value".
-    @_(r"(?i:false)(?![A-Za-z0-9_$-])")  # noqa: F821
-    def FALSE(self, t):
-        t.value = False
-        return t
-
-    @_(r"(?i:true)(?![A-Za-z0-9_$-])")  # noqa: F821
-    def TRUE(self, t):
-        t.value = True
-        return t
-
-    @_(r"(?i:null)(?![A-Za-z0-9_$-])")  # noqa: F821
-    def NULL(self, t):
-        t.value = None
-        return t
-
-    @_(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")  # noqa: F821
-    def NUMBER(self, t):
-        t.value = json.loads(t.value)
-        return t
-
-    @_(r'"(?:[^"\\]|\\.)*"')  # noqa: F821
-    def COMP_VALUE(self, t):
-        try:
-            t.value = json.loads(t.value)
-        except ValueError:
-            raise InvalidFilter(f"The string at position {t.index} is not a valid JSON string.") from None
-        return t
-
-    def error(self, t):
-        raise InvalidFilter(f"Unexpected character {t.value[0]!r} at position {self.index} of the filter.")
-
-
-def _raise_syntax_error(self: Parser, token: Any) -> None:
-    raise _SyntaxError(token)
-
-
-# Subclassing SCIMParser fails in sly 0.5 ("No grammar rules are defined"), so the grammar is rebuilt from its
-# rule functions with the RFC's precedence: not, then and, then or (the library groups and/or on one level).
-_FilterParser = type(SCIMParser)(
-    "_FilterParser",
-    (Parser,),
-    {
-        "_": None,
-        "tokens": JsonLexer.tokens,
-        "start": "filter",
-        "track_positions": False,
-        "precedence": (("left", "OR"), ("left", "AND"), ("right", "NOT")),
-        "error": _raise_syntax_error,
-        **{name: rule for name, rule in vars(SCIMParser).items() if hasattr(rule, "rules")},
-    },
-)
-
-
-def _parse_text(text: str) -> ast.Filter:
-    """Tokenise and parse, turning every failure into InvalidFilter."""
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidFilter("The filter is empty.")
-    if len(text) > MAX_FILTER_LENGTH:
-        raise InvalidFilter(f"The filter is longer than {MAX_FILTER_LENGTH} characters.")
-    try:
-        tokens = list(JsonLexer().tokenize(text))
-        depth = 0
-        for token in tokens:
-            depth += {"LPAREN": 1, "LBRACKET": 1, "RPAREN": -1, "RBRACKET": -1}.get(token.type, 0)
-            if depth > MAX_NESTING:
-                raise InvalidFilter(f"The filter nests parentheses or brackets deeper than {MAX_NESTING} levels.")
-        return _FilterParser().parse(iter(tokens))
-    except InvalidFilter:
-        raise
-    except _SyntaxError as exc:
-        raise InvalidFilter(_syntax_detail(text, tokens, exc.token)) from None
-    except Exception as exc:  # the library's grammar actions and json.loads reject bad input in their own ways
-        raise InvalidFilter(f"The filter could not be parsed: {exc}") from None
-
-
-_OPERATOR_TOKENS = frozenset({"EQ", "NE", "CO", "SW", "EW", "GT", "GE", "LT", "LE"})
-
-
-def _syntax_detail(text: str, tokens: list[Any], token: Any) -> str:
-    if token is None:
-        return "The filter ends unexpectedly."
-    position = next(index for index, candidate in enumerate(tokens) if candidate is token)
-    before = tokens[position - 1].type if position else None
-    if token.type == "ATTRNAME" and before in ("ATTRNAME", "SUBATTR"):
-        return f"The operator '{token.value}' is not supported (RFC 7644 §3.4.2.2)."
-    if before in _OPERATOR_TOKENS:
-        return (
-            f"Expected a value after '{tokens[position - 1].value}' at position {token.index}: "
-            "a quoted string, a number, true, false or null."
-        )
-    return f"Unexpected {text[token.index : token.end]!r} at position {token.index} of the filter."
 
 
 # -- from the library's AST to ours -----------------------------------------------------------
@@ -517,7 +402,7 @@ def parse_filter(text: str, resource_type: ResourceType) -> Expr:
                 return node.value if index is None else values[index]
 
             return replace_values(template, fill)
-    return _Converter(resource_type).convert(_parse_text(text))
+    return _Converter(resource_type).convert(parse_text(text))
 
 
 def replace_values(expr: Expr, replace: Callable[[Compare], Any]) -> Expr:
@@ -568,7 +453,7 @@ def _shape(text: object) -> tuple[str, tuple[str, ...]] | None:
 @functools.lru_cache(maxsize=512)
 def _parse_shape(shaped: str, resource_type: ResourceType) -> Expr | None:
     try:
-        template = _Converter(resource_type).convert(_parse_text(shaped))
+        template = _Converter(resource_type).convert(parse_text(shaped))
     except InvalidFilter:
         return None  # the request's own text raises it, with its own values in the message
     found: list[int | None] = []  # each stand-in must come out of the parse once, untouched
@@ -580,7 +465,7 @@ def parse_value_filter(text: str, resource_type: ResourceType, parent: AttrRef) 
     """Parse the filter inside `parent[...]` (RFC 7644 §3.5.2 PATCH paths); names are sub-attributes of `parent`."""
     if not parent.attribute.is_complex or parent.sub_attribute is not None:
         raise InvalidFilter(f"'{parent}' is not a complex attribute, so it takes no value filter.")
-    return _Converter(resource_type, parent).convert(_parse_text(text))
+    return _Converter(resource_type, parent).convert(parse_text(text))
 
 
 def matches(expr: Expr, element: Mapping[str, Any]) -> bool:

@@ -24,7 +24,8 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from storage import revisions, tenants, tokens
-from storage.db import make_engine, make_sessionmaker, start_reading
+from storage.connections import start_reading
+from storage.db import make_engine, make_sessionmaker
 
 POSTGRES_URL = os.environ.get("SCIM_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -121,15 +122,6 @@ def reading(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as connection:
         start_reading(connection)
         yield connection
-
-
-@contextmanager
-def reading_and_in_a_transaction(engine: Engine) -> Iterator[tuple[Connection, Connection]]:
-    """A reading Connection (`reading`) and one in a transaction: where a one-statement write is refused (the
-    second always, the first on SQLite, whose writers queue in a transaction)."""
-    with reading(engine) as outside, engine.connect() as inside:
-        inside.begin()
-        yield outside, inside
 
 
 @pytest.fixture

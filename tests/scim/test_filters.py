@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 
 from scim import filters
 from scim.errors import InvalidFilter
+from scim.filter_syntax import MAX_FILTER_LENGTH, MAX_NESTING, parse_text
 from scim.filters import (
-    MAX_FILTER_LENGTH,
-    MAX_NESTING,
     And,
     Compare,
     FilterVisitor,
@@ -896,7 +895,7 @@ def test_a_filter_shape_parsed_once_gives_each_request_its_own_values() -> None:
                  'emails[type eq "work" and value co "@x"] or externalId eq "e"',
                  'emails[type eq "home" and value co "@y"] or externalId eq "f"',
                  'meta.lastModified gt "2024-01-01T00:00:00Z"', 'meta.lastModified gt "2025-06-01T12:00:00Z"'):
-        full = filters._Converter(USER).convert(filters._parse_text(text))  # the parse without the shape cache
+        full = filters._Converter(USER).convert(parse_text(text))  # the parse without the shape cache
         assert filters.parse_filter(text, USER) == full, text
     assert filters.parse_filter('meta.lastModified gt "2025-06-01T12:00:00Z"', USER).value == datetime(
         2025, 6, 1, 12, tzinfo=UTC)
