@@ -1,11 +1,11 @@
-"""Engine and session factory, tuned per database.
+"""Engines tuned per database, the session factory, and the request path's kept reading Connections.
 
-SQLite has one writer at a time. A writer starts with BEGIN IMMEDIATE, and a second one waits in SQLite's busy
-handler, which sleeps and polls (1, 2, 5, 10 … ms): two gunicorn workers writing at once lost most of their time
-asleep. So a writer first queues on an exclusive `flock` of a file beside the database (`<db>-writer.lock`), which
-the kernel hands to the next process the moment the current writer commits or rolls back; BEGIN IMMEDIATE then
-finds SQLite's lock free. The flock only orders this server's writers: SQLite's own lock and busy_timeout still
-guard the data, against the CLI or any other process too.
+Every engine made here has the activity log's listeners (storage.events.listen). SQLite has one writer at a time. A
+writer starts with BEGIN IMMEDIATE, and a second one waits in SQLite's busy handler, which sleeps and polls, so a
+waiting writer sleeps past the moment the lock frees. So a writer first queues on an exclusive `flock` of a file
+beside the database (`<db>-writer.lock`), which the kernel hands to the next process the moment the current writer
+commits or rolls back; BEGIN IMMEDIATE then finds SQLite's lock free. The flock only orders this server's writers:
+SQLite's own lock and busy_timeout still guard the data, against the CLI or any other process too.
 """
 
 from __future__ import annotations
@@ -34,19 +34,17 @@ from storage.sqlite_functions import register_sqlite_functions
 log = logging.getLogger(__name__)
 
 # SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past 1,000 pages, under the write lock and
-# the writer queue, and again in every COMMIT until the log can start over: the copy and its fsyncs (70-160 ms for a
-# few thousand pages here) stalled every writer. So the server's connections turn it off and checkpoint in two steps
-# every CHECKPOINT_EVERY queued commits of a process: the bulk (PASSIVE) on a thread of its own, started once a COMMIT
-# has released the queue, while every writer goes on (run inline it kept its worker waiting on the disk for 70-100 ms
-# every ~200 of that worker's writes), then the tail (PASSIVE again, a few ms) inside the next queued COMMIT, before the
-# queue is released: no commit can land meanwhile, so the whole log is copied back (unless a reader is still on old
-# pages) and the next writer starts the log over from its beginning. Without the tail the checkpoint raced the
-# commits, never caught up, and the WAL grew without bound (690 MB after 30 s of PATCH). SQLite still checkpoints when
-# the last connection closes, and any other process (the sqlite3 CLI) keeps its own default.
+# the writer queue, and again in every COMMIT until the log can start over: its copy and fsyncs would stall every
+# writer. So the server's connections turn it off and checkpoint in two steps every CHECKPOINT_EVERY queued commits of
+# a process: the bulk (PASSIVE) on a thread of its own, started once a COMMIT has released the queue, while every
+# writer goes on, then the tail (PASSIVE again, short) inside the next queued COMMIT, before the queue is released: no
+# commit can land meanwhile, so the whole log is copied back (unless a reader is still on old pages) and the next
+# writer starts the log over from its beginning. A checkpoint without the tail races the commits, never catches up,
+# and lets the WAL grow without bound. SQLite still checkpoints when the last connection closes, and any other
+# process (the sqlite3 CLI) keeps its own default.
 CHECKPOINT_EVERY = 200
 # Reads through a memory map of the database file (up to this much of it) instead of a read() per page: the pages
-# are the OS page cache's, shared by the workers, not copied into each connection's cache. GET by id 1.04x in the
-# load bench; writes and list pages unchanged.
+# are the OS page cache's, shared by the workers, not copied into each connection's cache.
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 WRITER_LOCK_SUFFIX = "-writer.lock"  # the writer queue's file, beside the database
 
@@ -182,7 +180,7 @@ PING_AFTER_IDLE_SECONDS = 2.0
 
 def _ping_idle_connections(engine: Engine) -> None:
     """Pessimistic disconnect handling, but only for connections that sat idle: `pool_pre_ping` pays a round trip on
-    every checkout (a quarter of a GET's round trips on PostgreSQL), while a connection a busy worker used a moment
+    every checkout (on PostgreSQL, one more round trip on every request), while a connection a busy worker used a moment
     ago is alive. An idle one (after a quiet spell, a database restart or failover) is pinged; a dead one is
     replaced before the request sees it (SQLAlchemy's "custom ping on checkout" recipe)."""
 
@@ -260,7 +258,7 @@ def begin_read(session: Session) -> None:
 
 class Readers:
     """Reading Connections kept between requests: taking one from the pool, its Connection object and checking it
-    back in cost a GET about 5 % of its time. `take()` gives a Connection that reads outside a transaction
+    back in is work every request would repeat. `take()` gives a Connection that reads outside a transaction
     (`start_reading`); `put_back()` rolls back what the request left (a writer that never committed: its lock and
     staged events go with it) and keeps the Connection for the next request. One kept for PING_AFTER_IDLE_SECONDS
     is pinged before it is handed out, as the pool pings one at checkout; the engine's dispose() returns them all to

@@ -138,10 +138,10 @@ def with_event(change: UpdateBase) -> Insert:
 
 
 def with_events(rows: CTE, after: CTE) -> CTE:
-    """PostgreSQL: a statement's events (one per row of `rows`: `group_event_rows`), each an `entry` (`event_params`)
-    but for its kind and diff, inserted under the commit-order lock, taken once `after` has a row: `after` reads the
-    statement's writes, so its row comes once they have taken their row locks (see `with_event`). A CTE, for a
-    statement that returns something else."""
+    """PostgreSQL: a statement's events (one per row of `rows`, as storage.group_patch builds them), each an `entry`
+    (`event_params`) but for its kind and diff, inserted under the commit-order lock, taken once `after` has a row:
+    `after` reads the statement's writes, so its row comes once they have taken their row locks (see `with_event`).
+    A CTE, for a statement that returns something else."""
     return _insert_in_order(after, _EVENT_PARAM, rows).cte("logged")
 
 

@@ -117,7 +117,7 @@ def test_a_writer_waits_for_the_open_event_writer_so_ids_follow_commit_order(app
 
 def test_a_user_patch_waits_for_the_open_event_writer_too(app: Flask) -> None:
     """Also on PostgreSQL, where a user PATCH writes the user, its event and the commit in one statement
-    (storage.users.commit_if_current): its event still comes after the open writer's, and so does its change."""
+    (storage.users, on PostgreSQL): its event still comes after the open writer's, and so does its change."""
     client = app.test_client()
     auth = {"Authorization": f"Bearer {make_token(app, 'acme')}"}
     created = client.post("/scim/v2/Users", headers=auth, json={"schemas": [USER_URN], "userName": "ann@example.com"})
@@ -139,7 +139,7 @@ def test_a_user_patch_waits_for_the_open_event_writer_too(app: Flask) -> None:
 
 def test_a_group_patch_waits_for_the_open_event_writer_too(app: Flask) -> None:
     """Also on PostgreSQL, where a group PATCH writes its members, the group and its events and commits in one
-    round trip (storage.groups.commit_patch): its events come after the open writer's, in order."""
+    round trip (storage.group_patch): its events come after the open writer's, in order."""
     client = app.test_client()
     auth = {"Authorization": f"Bearer {make_token(app, 'acme')}"}
     user_id = client.post("/scim/v2/Users", headers=auth,

@@ -194,7 +194,7 @@ def test_okta_adds_a_list_of_members(client: FlaskClient, auth: dict) -> None:
 
 def test_a_group_push_is_one_round_trip_after_the_token(app: Flask, client: FlaskClient, auth: dict) -> None:
     """Okta's and Entra's group push (membership steps alone): on PostgreSQL the token's lookup, then one pipeline
-    (storage.groups.commit_patch), not a transaction of eight statements."""
+    (storage.group_patch), not a transaction of eight statements."""
     ids = new_users(client, auth, 2)
     group = new_group(client, auth, members=refs(ids[:1]))
     with recorded_sql(app.extensions["scim.engine"]) as statements:
