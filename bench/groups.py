@@ -27,8 +27,9 @@ from app import create_app
 from bench.databases import postgres_database, sqlite_database
 from scim.payloads import parse_resource
 from scim.schemas import GROUP, GROUP_URN, PATCH_OP_URN
-from storage import documents, groups, revisions, tenants
+from storage import groups, revisions, tenants
 from storage.db import make_engine, make_sessionmaker
+from storage.events import Origin
 from storage.models import GroupMember
 from tests.conftest import make_token
 from tests.storage.test_groups import insert_users
@@ -52,7 +53,7 @@ def build_group(app: Flask, size: int, spare: int) -> tuple[str, list[str]]:
         tenant_id = tenants.get_by_name(session, TENANT).id
         ids = insert_users(session, tenant_id, size + spare, prefix=f"g{size}-")
         parsed = parse_resource({"schemas": [GROUP_URN], "displayName": f"Group of {size}"}, GROUP)
-        group = groups.create(session, tenant_id, documents.new_id(), parsed)
+        group = groups.create(session.connection(), tenant_id, GROUP, parsed, Origin("POST", "/bench", tenant_id))
         for start in range(0, size, 5000):
             rows = [{"group_id": group.id, "member_id": member_id, "tenant_id": tenant_id}
                     for member_id in ids[start:min(start + 5000, size)]]

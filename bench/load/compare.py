@@ -26,7 +26,7 @@ from bench.load.run import ROOT, THREADS, gunicorn, load, run_wrk, workloads
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("script", help="a workload's Lua script, e.g. post_user.lua")
+    parser.add_argument("workload", help="a workload's Lua script (post_user.lua) or, where two share one, its name")
     parser.add_argument("--base", type=Path, required=True, help="the checkout to compare this one with")
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument("--duration", type=int, default=3, help="seconds of each wrk run")
@@ -39,7 +39,7 @@ def main() -> None:
             url = stack.enter_context(postgres_database(args.postgres) if args.postgres else sqlite_database())
             data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"scim-compare-{name}-")))
             token, groups = load(url, data)
-            workload = next(w for w in workloads(groups, data) if w.script == args.script)
+            workload = next(w for w in workloads(groups, data) if args.workload in (w.script, w.name))
             base_url, _master = stack.enter_context(gunicorn("wsgi:app", {"SCIM_DATABASE_URL": url}, root))
             env = {"BENCH_TOKEN": token, "BENCH_DATA": str(data), "BENCH_THREADS": str(THREADS)}
             run_wrk(base_url, workload, env, 1)  # warm-up
@@ -50,7 +50,7 @@ def main() -> None:
             ratios.append(this / base)
             print(f"pair {pair}: base {base:,.0f} req/s, this {this:,.0f} req/s, this/base {this / base:.2f}",
                   flush=True)
-        print(f"{args.script}: this/base median {statistics.median(ratios):.3f} "
+        print(f"{args.workload}: this/base median {statistics.median(ratios):.3f} "
               f"(pairs {min(ratios):.2f} to {max(ratios):.2f})")
 
 
