@@ -126,9 +126,11 @@ Okta (Applications → your SCIM app → Provisioning → Integration):
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default 2, or SCIM_WORKERS).")
 def serve(bind: str | None, workers: int | None) -> None:
-    """Serve with gunicorn and the project's gunicorn configuration."""
-    if not revisions.is_current(database.engine()):
-        raise click.ClickException("The database is not migrated to the current revision: run `scim-server init-db`.")
+    """Serve with gunicorn and the project's gunicorn configuration (refuses a database at another revision; starts
+    without one it cannot reach, and /readyz says so)."""
+    refusal = database.start_up_refusal()
+    if refusal:
+        raise click.ClickException(refusal)
     argv = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config"]
     if bind:
         argv += ["--bind", bind]

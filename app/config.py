@@ -12,6 +12,13 @@ from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # default: sqlite:///<instance folder>/scim.db
+    # Seconds: opening a PostgreSQL connection; a statement (PostgreSQL) or the wait for SQLite's write lock; the
+    # database check of /readyz. Past them the client gets 503 with Retry-After.
+    "DB_CONNECT_TIMEOUT": 5,
+    "DB_STATEMENT_TIMEOUT": 20,
+    "READY_TIMEOUT": 2,
+    # Failed SCIM authentications per client address and minute, for all workers together; past it, 429.
+    "AUTH_FAILURES_PER_MINUTE": 20,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "PUBLIC_BASE_URL": None,  # e.g. https://scim.example.com — used for meta.location and Location
     "TRUST_PROXY": 0,  # number of proxies whose X-Forwarded-* headers to trust

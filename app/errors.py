@@ -9,9 +9,14 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from app.http import scim_response
-from scim.errors import InternalError, InvalidSyntax, ScimError
+from scim.errors import InternalError, InvalidSyntax, ScimError, ServiceUnavailable
+from storage.faults import unavailable
 
 log = logging.getLogger(__name__)
+
+# A database that is down or slow is usually back within seconds (a restart, a failover); Okta and Entra retry a 503
+# after this long.
+RETRY_AFTER_SECONDS = 5
 
 # Headers of werkzeug's own exceptions that must survive (Allow on 405, WWW-Authenticate on 401).
 _KEPT_HEADERS = frozenset({"allow", "www-authenticate", "retry-after"})
@@ -41,7 +46,11 @@ def _render_http(error: HTTPException) -> Response:
 
 
 def _render_unexpected(error: Exception) -> Response:
-    """A 500 names a request id that is in the log with the traceback; never the traceback or SQL itself."""
+    """A database that cannot answer now is a 503 with Retry-After; anything else a 500 that names a request id that
+    is in the log with the traceback. Neither shows a traceback or SQL."""
+    if unavailable(error):
+        log.warning("database unavailable: %s", getattr(error, "orig", None) or error)
+        return render(ServiceUnavailable(RETRY_AFTER_SECONDS, "The database is unavailable: try again later."))
     request_id = uuid.uuid4().hex[:12]
     log.exception("unhandled error, request id %s", request_id, exc_info=error)
     return render(InternalError(f"An internal error occurred (request id {request_id})."))

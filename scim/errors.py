@@ -136,6 +136,16 @@ class UnsupportedMediaType(ScimError):
     default_detail = "Request bodies must be application/scim+json or application/json."
 
 
+class TooManyRequests(ScimError):
+    """Too many failed attempts from one client: `Retry-After` says when it may try again (integer seconds)."""
+
+    status = 429
+    default_detail = "Too many failed requests: try again later."
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 class InternalError(ScimError):
     status = 500
     default_detail = "An internal error occurred."
@@ -144,3 +154,13 @@ class InternalError(ScimError):
 class NotImplementedFeature(ScimError):
     status = 501
     default_detail = "The operation is not supported by this server."
+
+
+class ServiceUnavailable(ScimError):
+    """The database cannot be reached or did not answer in time; IdPs retry a 503 after `Retry-After` seconds."""
+
+    status = 503
+    default_detail = "The service is temporarily unavailable: try again later."
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})

@@ -50,6 +50,16 @@ def start_reading(connection: Connection) -> None:
         connection.execution_options(**{IMMEDIATE: False, READING: True})
 
 
+def read_again(connection: Connection) -> None:
+    """A reading Connection whose database connection was lost (invalidated) reads on a new one from the pool: what
+    SQLAlchemy began on the lost one is ended, and PostgreSQL's autocommit is set on the new one (its next use
+    reconnects anyway)."""
+    if connection.in_transaction():
+        connection.rollback()
+    if connection.dialect.name == "postgresql":
+        connection.execution_options(isolation_level="AUTOCOMMIT")  # reconnects: the option applies to the new one
+
+
 def writing(connection: Connection) -> Connection:
     """`connection` in a writing transaction: a reading one starts one (SQLite: BEGIN IMMEDIATE behind the writer
     queue of storage/db.py; PostgreSQL: out of autocommit), one already writing (a Bulk request's) goes on."""

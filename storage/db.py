@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -154,24 +155,49 @@ class _SQLiteConnection(sqlite3.Connection):
             os.close(fd)  # closing the descriptor drops its flock
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+# Defaults of the timeouts `make_engine` sets (the server's SCIM_DB_CONNECT_TIMEOUT and SCIM_DB_STATEMENT_TIMEOUT): a
+# database that does not answer is an error the client can retry (a 503), well before gunicorn's 60 s worker timeout
+# or an IdP's own gives up on the request.
+CONNECT_TIMEOUT_SECONDS = 5
+STATEMENT_TIMEOUT_SECONDS = 20
+
+
+def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+                statement_timeout: float = STATEMENT_TIMEOUT_SECONDS, **kwargs: Any) -> Engine:
     """Create an engine; on SQLite turn on foreign keys, WAL, synchronous=NORMAL, a busy timeout and the writer
-    queue; on PostgreSQL a connection pool whose idle connections are checked before use."""
+    queue; on PostgreSQL a connection pool whose idle connections are checked before use. `connect_timeout` bounds
+    opening a PostgreSQL connection; `statement_timeout` bounds a PostgreSQL statement (and the time unacknowledged
+    data may stay on its socket) and SQLite's wait for the write lock."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False,
+        engine = create_engine(url, connect_args={"timeout": statement_timeout, "check_same_thread": False,
                                                   "factory": _SQLiteConnection}, json_serializer=dumps, **kwargs)
         database = parsed.database
         in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
-        _tune_sqlite(engine, None if in_memory else os.path.abspath(database) + WRITER_LOCK_SUFFIX)
+        _tune_sqlite(engine, None if in_memory else os.path.abspath(database) + WRITER_LOCK_SUFFIX,
+                     busy_milliseconds=round(statement_timeout * 1000))
         events.listen(engine)
         return engine
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("connect_args", _postgresql_timeouts(parsed.query.get("options"), connect_timeout,
+                                                           statement_timeout))
     engine = create_engine(url, json_serializer=dumps, **kwargs)
     _ping_idle_connections(engine)
     events.listen(engine)
     return engine
+
+
+def _postgresql_timeouts(options: str | tuple[str, ...] | None, connect_timeout: float,
+                         statement_timeout: float) -> dict[str, Any]:
+    """libpq's settings for them. `statement_timeout` is the server's, which a dropped network never lets fire: the
+    kernel's `tcp_user_timeout` ends a connection whose sent data stays unacknowledged that long. libpq waits at
+    least 2 s to connect; 0 would mean forever. The URL's own `options` are kept."""
+    milliseconds = max(1, round(statement_timeout * 1000))
+    given = " ".join(options) if isinstance(options, tuple) else options or ""
+    return {"connect_timeout": max(2, math.ceil(connect_timeout)),
+            "options": f"{given} -c statement_timeout={milliseconds}".strip(),
+            "tcp_user_timeout": milliseconds}
 
 
 # A pooled connection unused for this long is pinged at checkout before a request gets it.
@@ -208,7 +234,7 @@ def _ping(dbapi_connection: Any) -> None:
     dbapi_connection.rollback()
 
 
-def _tune_sqlite(engine: Engine, writer_lock: str | None) -> None:
+def _tune_sqlite(engine: Engine, writer_lock: str | None, *, busy_milliseconds: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: _SQLiteConnection, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own handling defers it).
@@ -221,7 +247,7 @@ def _tune_sqlite(engine: Engine, writer_lock: str | None) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_milliseconds}")
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         if writer_lock is not None:
             cursor.execute("PRAGMA wal_autocheckpoint=0")  # see CHECKPOINT_EVERY

@@ -5,7 +5,10 @@ own execute costs, and a request that runs two or three short statements spends 
 statements every SCIM request runs (token lookup, user read and write, event insert) are compiled once per dialect
 and run here on the DBAPI connection of the caller's Session or Connection, with what SQLAlchemy itself
 would do around them: the types' bind and result processors (JSON, datetimes on SQLite), driver errors wrapped as
-SQLAlchemy's (an IntegrityError stays one), a dropped connection invalidated so the pool replaces it.
+SQLAlchemy's (an IntegrityError stays one), a dropped connection invalidated so the pool replaces it. A read on a
+reading Connection (storage.connections) whose database connection turns out dead (a terminated backend, a restart)
+is run once more on a new connection: nothing was written, and the request need not fail. The first statement of
+every SCIM request is such a read (the token lookup), so that is where a kept connection is found dead.
 
 What this does not do, and refuses at compile time rather than get wrong: expanding IN parameters and column
 defaults computed at execution (an INSERT or UPDATE must be given every value it writes).
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
@@ -27,7 +31,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Executable
 
-from storage.connections import READING, connection_of
+from storage.connections import READING, connection_of, is_reading, read_again
+
+log = logging.getLogger(__name__)
 
 Processor = Callable[[Any], Any]
 
@@ -44,6 +50,7 @@ class _Compiled:
         if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
             raise ValueError("a prepared INSERT or UPDATE must be given every column it writes (no Python defaults)")
         self.sql = compiled.string
+        self.reads = not isinstance(statement, UpdateBase)  # runs again on a new connection if its own was lost
         escaped = compiled.escaped_bind_names
         # Bound values fixed in the statement (a literal in a WHERE clause), by the name the driver sees.
         self.fixed = {escaped.get(name, name): bind.effective_value
@@ -137,6 +144,8 @@ class Prepared:
 
     def _prepare(self, executor: Session | Connection, params: Mapping[str, Any]) -> tuple[Connection, _Compiled]:
         connection = connection_of(executor)
+        if connection.invalidated and is_reading(connection):
+            read_again(connection)  # a statement failed on it (the request's 503 is being logged): a new one, reading
         if not connection.in_transaction() and not connection.get_execution_options().get(READING):
             connection.begin()  # as Connection.execute would (autobegin; storage/db.py issues SQLite's BEGIN)
         return connection, self._compile(connection.dialect, tuple(params) if self._writes_columns else None)
@@ -179,6 +188,22 @@ def _cursor(driver_connection: Any, dialect: Dialect) -> tuple[Any, bool]:
 
 def _run(connection: Connection, steps: Sequence[tuple[_Compiled, Any]], fetch: Callable[[Any], Any], *,
          many: bool = False) -> Any:
+    """`_execute`, and once more on a new connection when the database dropped this one under a read outside a
+    transaction: a statement that reads only, on a Connection that autocommits (or never began), changed nothing
+    anywhere, so running it again is what the request would have done on a live connection."""
+    try:
+        return _execute(connection, steps, fetch, many=many)
+    except DBAPIError as error:
+        rerunnable = is_reading(connection) and all(compiled.reads for compiled, _arguments in steps)
+        if not (error.connection_invalidated and rerunnable):
+            raise
+        log.warning("the database dropped a connection under a read; reading again on a new one: %s", error.orig)
+    read_again(connection)
+    return _execute(connection, steps, fetch, many=many)
+
+
+def _execute(connection: Connection, steps: Sequence[tuple[_Compiled, Any]], fetch: Callable[[Any], Any], *,
+             many: bool = False) -> Any:
     """The driver's execute (or executemany) of each statement and its arguments in turn, in one pipeline when
     there are several (`Prepared.after`), seen by the engine's cursor-execute listeners as SQLAlchemy's own would be
     (with no execution context), so statement logging and counting keep working; an error as SQLAlchemy's. `fetch`

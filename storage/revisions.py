@@ -34,6 +34,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Upgrade the database to `revision` (head by default)."""
     config = _config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # A migration may rewrite a large table: the request path's statement timeout is not for it.
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, bindparam, func, insert, literal, literal_column, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, literal, literal_column, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from storage import events  # noqa: F401 (its connection listeners must cope with a dropped connection)
@@ -140,20 +140,25 @@ def test_what_it_cannot_run_faithfully_is_refused(engine: Engine) -> None:
                                                             "secret_hash": "h"})
 
 
+def terminate(connection: Connection, admin: Engine) -> int:
+    """End `connection`'s backend with pg_terminate_backend and wait until it is gone; its pid."""
+    pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    with admin.begin() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    deadline = time.monotonic() + WAIT_SECONDS  # the backend exits on its own time after the signal
+    while True:
+        with admin.connect() as other:
+            if not other.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).all():
+                return pid
+        assert time.monotonic() < deadline, f"backend {pid} still runs {WAIT_SECONDS} s after its end"
+        time.sleep(0.05)
+
+
 def test_a_connection_postgresql_dropped_is_invalidated(postgres_database: str) -> None:
     engine, admin = make_engine(postgres_database, pool_size=1, max_overflow=0), make_engine(postgres_database)
     try:
         with engine.connect() as connection:
-            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            with admin.begin() as other:
-                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            deadline = time.monotonic() + WAIT_SECONDS  # the backend exits on its own time after the signal
-            while True:
-                with admin.connect() as other:
-                    if not other.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).all():
-                        break
-                assert time.monotonic() < deadline, f"backend {pid} still runs {WAIT_SECONDS} s after its end"
-                time.sleep(0.05)
+            pid = terminate(connection, admin)  # in the transaction its query began: not a reading Connection
             with pytest.raises(DBAPIError) as raised:
                 Prepared(select(tenants_table.c.id)).all(connection, {})
             assert raised.value.connection_invalidated
@@ -162,6 +167,30 @@ def test_a_connection_postgresql_dropped_is_invalidated(postgres_database: str) 
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_a_read_outside_a_transaction_on_a_terminated_backend_is_read_again(pg_engine: Engine) -> None:
+    """A read on a reading Connection changed nothing: where the database ended the connection under it (a restart,
+    pg_terminate_backend), it runs on a new one, which reads outside a transaction too."""
+    tenant_id = _tenant(pg_engine)
+    with reading(pg_engine) as connection:
+        ended = terminate(connection, pg_engine)
+        assert Prepared(select(tenants_table.c.id)).all(connection, {}) == [(tenant_id,)]
+        assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != ended
+        assert connection.connection.dbapi_connection.autocommit is True
+
+
+def test_a_write_on_a_terminated_backend_is_not_run_again(pg_engine: Engine) -> None:
+    """A write may have reached the database before it ended the connection: it fails (the client gets a 503 and
+    retries), and the Connection reads outside a transaction again on a new connection."""
+    with reading(pg_engine) as connection:
+        terminate(connection, pg_engine)
+        new_tenant = {"name": "after", "created_at": datetime.now(UTC), "schemas_version": 0}
+        with pytest.raises(DBAPIError) as raised:
+            Prepared(insert(tenants_table)).run(connection, new_tenant)
+        assert raised.value.connection_invalidated
+        assert Prepared(select(tenants_table.c.name)).all(connection, {}) == []
+        assert connection.connection.dbapi_connection.autocommit is True
 
 
 def test_a_statement_after_another_is_one_transaction_with_it(pg_engine: Engine) -> None:
