@@ -6,9 +6,11 @@ change with it (scim.changes decides what they say), each with the status of the
 200 replaced or modified, 204 deleted, as RFC 7644 §3.3-§3.6 define them; a group PATCH answered 204 No Content, or
 an operation of a Bulk request, still says 200).
 
-Failures. `init_app` adds an after-request hook: any response of 400 or more to a request under the SCIM API (401s
-included, whose tenant is unknown) is logged as `request.rejected` with its status, scimType and detail, read back
-from the SCIM Error body (RFC 7644 §3.12) whichever handler rendered it. The request's own work is rolled back first
+Failures. `init_app` adds an after-request hook: any response of 400 or more to a request under the SCIM API is
+logged as `request.rejected` with its status, scimType and detail, read back from the SCIM Error body (RFC 7644
+§3.12) whichever handler rendered it. A failed authentication (401, or 429 past its limit) is not: it is counted per
+client address and minute instead (app/auth_failures.py), so that a flood of bad tokens writes no row per request;
+nor is a 503, which says the database could not be used. The request's own work is rolled back first
 and the event is written in a transaction of its own (storage.events.record). Recording can fail (the database may
 be why the request failed): that is logged and never replaces the error the client gets.
 """
@@ -26,6 +28,10 @@ from storage import events
 from storage.tokens import Principal
 
 log = logging.getLogger(__name__)
+
+_AUTHENTICATION_REFUSED = frozenset({401, 429})  # app/auth_failures.py counts these
+# The database could not be used (app/errors.py): writing the event would wait for it again, and fail.
+UNAVAILABLE = 503
 
 
 def init_app(app: Flask) -> None:
@@ -48,7 +54,9 @@ def origin() -> events.Origin:
 
 def _record_failure(response: Response) -> Response:
     if response.status_code >= 400 and request.path.startswith(current_app.blueprints["scim"].url_prefix + "/"):
-        _record_rejected(response)
+        failed_authentication = response.status_code in _AUTHENTICATION_REFUSED and "principal" not in g
+        if not failed_authentication and response.status_code != UNAVAILABLE:
+            _record_rejected(response)
     return response
 
 

@@ -6,8 +6,8 @@ from flask import Response, g
 from flask_httpauth import HTTPTokenAuth
 
 from app import database
+from app.auth_failures import refusal
 from app.errors import render
-from scim.errors import Unauthorized
 from storage import tokens
 from storage.db import write_transaction
 from storage.tokens import Principal
@@ -36,7 +36,7 @@ def _touch(principal: Principal) -> None:
 
 @token_auth.error_handler
 def _unauthorized(_status: int) -> Response:
-    return render(Unauthorized())
+    return render(refusal())
 
 
 def current_principal() -> Principal:

@@ -261,6 +261,20 @@ class TenantSchema(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+# -- Failed SCIM authentication ----------------------------------------------------------------------------------
+
+
+class AuthFailure(Base):
+    """Failed SCIM authentications (no tenant is known for them) counted per client address and minute: the limit
+    of app/auth_failures.py, and their record, one row however many there were (storage/auth_failures.py)."""
+
+    __tablename__ = "auth_failures"
+
+    client_ip: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True, index=True)
+    failures: Mapped[int] = mapped_column(Integer)
+
+
 # -- Core tables for the request path -----------------------------------------------------------------------------
 
 # The SCIM request path runs statements built once at import from these Core tables, with bound parameters: a
@@ -273,3 +287,4 @@ user_emails_table = UserEmail.__table__
 groups_table = Group.__table__
 group_members_table = GroupMember.__table__
 events_table = Event.__table__
+auth_failures_table = AuthFailure.__table__

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import select
 
 from app import create_app
 from app.cli import cli
 from storage import admin_keys
 from storage.db import make_sessionmaker
-from storage.models import Event
+from storage.models import AuthFailure, Event
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -181,18 +182,25 @@ def test_a_refused_write_and_an_unknown_method_are_logged_cut(
     assert taken.status_code == 409
     method = "PROPPATCH-" + "M" * 100
     assert client.open("/scim/v2/Users", method=method, headers=long_headers(auth)).status_code == 405
-    unauthenticated = {"User-Agent": AGENT, "X-Forwarded-For": FORWARDED_FOR}
-    assert client.get(f"/scim/v2/{'c' * 5000}", headers=unauthenticated).status_code == 401
 
     result = runner.invoke(cli, ["events", "--json"])
     assert result.exit_code == 0, result.output
     logged = [json.loads(line) for line in result.output.splitlines()]
     assert [(event["kind"], event["status"]) for event in logged] == [
-        ("user.created", 201), ("request.rejected", 409), ("request.rejected", 405), ("request.rejected", 401)]
-    conflict, unknown, anonymous = logged[1:]
+        ("user.created", 201), ("request.rejected", 409), ("request.rejected", 405)]
+    conflict, unknown = logged[1:]
     assert conflict["path"] == "/scim/v2/Users" and conflict["scim_type"] == "uniqueness"
     assert unknown["method"] == method[:LENGTH["method"]]
-    assert anonymous["path"] == f"/scim/v2/{'c' * 5000}"[:LENGTH["path"]] and anonymous["tenant"] is None
     for event in logged[1:]:
         assert event["user_agent"] == AGENT[:LENGTH["user_agent"]]
         assert event["client_ip"] == FORWARDED_FOR[:LENGTH["client_ip"]]
+
+
+def test_a_failed_authentication_from_a_long_forged_address_is_counted_under_it_cut(
+    app: Flask, client: FlaskClient
+) -> None:
+    unauthenticated = {"User-Agent": AGENT, "X-Forwarded-For": FORWARDED_FOR}
+    assert client.get(f"/scim/v2/{'c' * 5000}", headers=unauthenticated).status_code == 401
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        counted = [(row.client_ip, row.failures) for row in session.scalars(select(AuthFailure))]
+    assert counted == [(FORWARDED_FOR[:AuthFailure.__table__.c.client_ip.type.length], 1)]
