@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,12 @@ def add(connection: Connection, client_ip: str, minute: datetime, failures: int)
         [(count,)] = statement.all(writing(connection), params)
         commit(connection)
     return count
+
+
+def recent(session: Session, since: datetime, limit: int) -> list[AuthFailure]:
+    """The counts of the minutes from `since` on, newest minute first, and within a minute the most failures first."""
+    return list(session.scalars(select(AuthFailure).where(AuthFailure.minute >= since)
+                                .order_by(AuthFailure.minute.desc(), AuthFailure.failures.desc()).limit(limit)))
 
 
 def prune(session: Session, cutoff: datetime) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app, render_template, request, url_for
@@ -11,18 +11,19 @@ from app import database
 from app.console.blueprint import bp
 from app.console.pages import FormError
 from scim import changes
-from storage import admins, events
-from storage.models import Event, Tenant
+from storage import admins, auth_failures, events
+from storage.models import Event, Tenant, utcnow
 
 KINDS = changes.KINDS
 STATUSES = {"": None, "failed": True, "succeeded": False}
 MAX_ID = 2**63 - 1  # event ids are BIGINT
 TIME_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends; read as UTC
+AUTH_FAILURES_SHOWN = timedelta(hours=24)  # failed authentications name no tenant: all tenants' page shows them
 
 
 @bp.get("/activity")
 def activity_page() -> tuple[str, int]:
-    """Every tenant's events, and the failures of tokens no tenant could be found for (401s)."""
+    """Every tenant's events, and the failed authentications of the last day, counted per address and minute."""
     return _activity(None)
 
 
@@ -34,7 +35,10 @@ def tenant_activity_page(tenant_id: int) -> tuple[str, int]:
 
 def _activity(tenant: Tenant | None) -> tuple[str, int]:
     size = int(current_app.config["CONSOLE_PAGE_SIZE"])
-    context: dict[str, Any] = {"tenant": tenant, "kinds": KINDS, "args": request.args, "rows": [], "older": None}
+    context: dict[str, Any] = {"tenant": tenant, "kinds": KINDS, "args": request.args, "rows": [], "older": None,
+                               "auth_failures": []}
+    if tenant is None:
+        context["auth_failures"] = auth_failures.recent(database.get_session(), utcnow() - AUTH_FAILURES_SHOWN, size)
     try:
         where = _filter(tenant)
     except FormError as error:

@@ -31,7 +31,7 @@ from storage import revisions
 from storage.db import make_engine
 from tests.api.test_foundation import assert_scim_error
 from tests.conftest import POSTGRES_URL, make_token
-from tests.live import REPO, free_port
+from tests.live import REPO, call, free_port, live_server
 from tests.storage.test_prepared import terminate
 
 USERS = "/scim/v2/Users"
@@ -167,6 +167,32 @@ def test_a_read_on_a_connection_whose_backend_was_terminated_is_read_again(
     with app.test_request_context("/"):
         assert database.connection() is kept  # the same Connection, on a new database connection
     assert app.extensions["scim.engine"].pool.checkedout() == 1
+
+
+def test_reads_keep_answering_while_the_database_ends_every_connection_of_a_live_server(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Every connection of a gunicorn's workers ended (a failover, pg_terminate_backend), again and again between
+    requests: each worker's next request finds its connection dead, and reads again on a new one."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a SQLite connection cannot be ended by its database")
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    token = make_token(app, "acme")
+    client = app.test_client()
+    user = client.post(USERS, headers=scim_headers(token), json={"schemas": [USER_URN], "userName": "ann"})
+    path = f"{USERS}/{user.get_json()['id']}"
+    statuses = []
+    with live_server(db_url, tmp_path / "gunicorn.log", workers=2) as port:
+        for _round in range(8):
+            with app.extensions["scim.engine"].connect() as admin:
+                ended = admin.execute(text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar_one()
+            assert ended >= 1
+            time.sleep(0.2)  # the backends exit on their own time after the signal
+            statuses += [call(port, "GET", path, token)[0] for _request in range(10)]
+    app.extensions["scim.engine"].dispose()
+    assert statuses == [200] * 80
 
 
 # -- A real server: `scim-server serve`, as a user starts it ----------------------------------------------------------

@@ -13,6 +13,7 @@ from scim import changes
 from storage import events, tenants
 from storage.db import make_sessionmaker
 from storage.models import Event, utcnow
+from tests.api.test_auth_failures import early_in_a_minute
 from tests.conftest import make_token
 
 
@@ -109,3 +110,19 @@ def test_the_connection_page_shows_the_last_failed_requests(console: FlaskClient
     section = page[page.index("Last failed requests"):]
     assert "already exists" in section and "u-ann" not in section
     assert "Authorization failure" not in section
+
+
+def test_the_activity_of_all_tenants_shows_failed_authentications_per_address_and_minute(
+    app: Flask, console: FlaskClient, log: dict
+) -> None:
+    early_in_a_minute()
+    for _attempt in range(3):
+        response = app.test_client().get("/scim/v2/Users", headers={"Authorization": "Bearer scim_wrong"},
+                                         environ_base={"REMOTE_ADDR": "203.0.113.7"})
+        assert response.status_code == 401
+    page = console.get("/admin/activity").get_data(as_text=True)
+    counts = page[page.index('<table class="auth-failures">'):]
+    counts = counts[:counts.index("</table>")]
+    assert "<code>203.0.113.7</code></td><td>3</td>" in counts
+    tenant_page = console.get(f"/admin/tenants/{log['acme']}/activity").get_data(as_text=True)
+    assert "203.0.113.7" not in tenant_page
