@@ -28,6 +28,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Executable
 
@@ -50,7 +51,8 @@ class _Compiled:
         if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch", None):
             raise ValueError("a prepared INSERT or UPDATE must be given every column it writes (no Python defaults)")
         self.sql = compiled.string
-        self.reads = not isinstance(statement, UpdateBase)  # runs again on a new connection if its own was lost
+        # Runs again on a new connection if its own was lost: no INSERT, UPDATE or DELETE in it, a CTE's included.
+        self.reads = not any(isinstance(element, UpdateBase) for element in visitors.iterate(statement))
         escaped = compiled.escaped_bind_names
         # Bound values fixed in the statement (a literal in a WHERE clause), by the name the driver sees.
         self.fixed = {escaped.get(name, name): bind.effective_value
