@@ -74,7 +74,7 @@ def refusal() -> ScimError:
     if blocked:
         if unwritten:
             _add(address, minute, unwritten)
-        return TooManyRequests(retry_after)
+        return _too_many(retry_after)
     if unwritten:
         _add(address, over.minute, unwritten)
     failures = _add(address, minute, 1)
@@ -85,7 +85,11 @@ def refusal() -> ScimError:
             for stale in [key for key, value in known.over.items() if value.minute != minute]:
                 del known.over[stale]
         known.over[address] = _Over(minute, written_at=now)
-    return TooManyRequests(retry_after)
+    return _too_many(retry_after)
+
+
+def _too_many(retry_after: int) -> TooManyRequests:
+    return TooManyRequests(retry_after, "Too many failed authentications from this address: try again later.")
 
 
 def _add(address: str, minute: int, failures: int) -> int | None:

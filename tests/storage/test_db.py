@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from storage import db
@@ -117,6 +118,21 @@ def test_an_idle_postgresql_connection_that_died_is_replaced_at_checkout(
         with engine.connect() as connection:
             alive = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
         assert alive != dead
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_connections_carry_the_timeouts_and_keep_the_urls_own_options(postgres_database: str) -> None:
+    url = make_url(postgres_database).update_query_dict({"options": "-c application_name=scim-timeouts"})
+    engine = make_engine(url.render_as_string(hide_password=False), connect_timeout=3, statement_timeout=1.5)
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW statement_timeout").scalar_one() == "1500ms"
+            assert connection.exec_driver_sql("SHOW application_name").scalar_one() == "scim-timeouts"
+            settings = connection.connection.driver_connection.info.get_parameters()
+            assert (settings["connect_timeout"], settings["tcp_user_timeout"]) == ("3", "1500")
+            with pytest.raises(OperationalError, match="statement timeout"):
+                connection.exec_driver_sql("SELECT pg_sleep(3)")
     finally:
         engine.dispose()
 
