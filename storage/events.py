@@ -6,7 +6,8 @@ commit (`listen`, installed on each engine storage.db makes) inserts the queued 
 transaction, so an event commits with the change it describes or not at all: a rollback discards it, and so does the
 rollback of a savepoint it was staged in (a failed Bulk operation). On PostgreSQL a write that is one statement
 carries its events itself (`with_event`, `with_events`, `commit_now`): run in autocommit, the change, its events and
-the commit are that one statement. Nothing else inserts events.
+the commit are that one statement. Nothing else inserts events. Whatever inserts them tells `written`, which calls
+the callbacks given to `observe` (the app's metrics) with each event's kind.
 
 Commit order. A feed reader asks for `id > cursor`. An autoincrement id is assigned at INSERT, not at COMMIT: on
 PostgreSQL, transaction A can take id 10 and B id 11, B commits first, a reader sees 11 and moves its cursor past
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,11 +52,13 @@ from storage.prepared import Prepared
 EVENTS_LOCK = 0x5C1E_0E7E
 _PENDING = "scim.events.pending"
 _SAVEPOINTS = "scim.events.savepoints"  # for each open savepoint, how many events were staged when it began
+_observers: list[Callable[[str], None]] = []
 
 
 @dataclass(frozen=True)
 class Origin:
-    """Where an event comes from: the request, and the token that made it (its id, never its secret)."""
+    """Where an event comes from: the request (with its id, as in the log), and the token that made it (its id, never
+    its secret)."""
 
     method: str
     path: str
@@ -63,6 +66,7 @@ class Origin:
     token_id: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
+    request_id: str | None = None
 
 
 # -- writing --------------------------------------------------------------------------------------------------------
@@ -90,9 +94,10 @@ def entry(
     """One event's row: for `stage`, `commit_now` or a `with_event` statement (`event_params`)."""
     return _fit({
         "occurred_at": utcnow(), "tenant_id": origin.tenant_id, "token_id": origin.token_id,
-        "client_ip": origin.client_ip, "user_agent": origin.user_agent, "method": origin.method,
-        "path": origin.path, "resource_type": resource_type, "resource_id": resource_id, "kind": kind,
-        "status": status, "scim_type": scim_type, "detail": detail, "diff": dict(diff) if diff is not None else None,
+        "client_ip": origin.client_ip, "user_agent": origin.user_agent, "request_id": origin.request_id,
+        "method": origin.method, "path": origin.path, "resource_type": resource_type, "resource_id": resource_id,
+        "kind": kind, "status": status, "scim_type": scim_type, "detail": detail,
+        "diff": dict(diff) if diff is not None else None,
     })
 
 
@@ -141,8 +146,8 @@ def with_events(rows: CTE, after: CTE) -> CTE:
     """PostgreSQL: a statement's events (one per row of `rows`, as storage.group_patch builds them), each an `entry`
     (`event_params`) but for its kind and diff, inserted under the commit-order lock, taken once `after` has a row:
     `after` reads the statement's writes, so its row comes once they have taken their row locks (see `with_event`).
-    A CTE, for a statement that returns something else."""
-    return _insert_in_order(after, _EVENT_PARAM, rows).cte("logged")
+    A CTE, for a statement that returns something else; its rows are the events' kinds (`kind`), for `written`."""
+    return _insert_in_order(after, _EVENT_PARAM, rows).returning(events_table.c.kind).cte("logged")
 
 
 def event_params(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,6 +159,23 @@ def commit_now(connection: Connection, row: Mapping[str, Any]) -> None:
     """Insert one event (an `entry`) in a statement that commits as it runs, on a Connection outside a transaction
     (PostgreSQL's autocommit): a write that changed nothing still logs its event, in one round trip."""
     _INSERT_IN_ORDER.run(connection, row)
+    written((row["kind"],))
+
+
+def observe(callback: Callable[[str], None]) -> None:
+    """Call `callback(kind)` for each event written in this process from now on; a callback given twice is called
+    once."""
+    if callback not in _observers:
+        _observers.append(callback)
+
+
+def written(kinds: Iterable[str]) -> None:
+    """Events of these kinds were inserted: by this module, or by a store's statement that carried them
+    (`with_event`, `with_events`)."""
+    if _observers:
+        for kind in kinds:
+            for callback in _observers:
+                callback(kind)
 
 
 def _fit(row: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +225,7 @@ def _write_pending(connection: Connection) -> None:
     if not pending:
         return
     (_INSERT_IN_ORDER if dialect(connection) == "postgresql" else _INSERT).run_many(connection, pending)
+    written(row["kind"] for row in pending)
 
 
 def _discard_pending(connection: Connection) -> None:
@@ -285,7 +308,8 @@ def to_dict(event_row: Event, tenant_name: str | None) -> dict[str, Any]:
         "kind": event_row.kind, "status": event_row.status, "method": event_row.method, "path": event_row.path,
         "resource_type": event_row.resource_type, "resource_id": event_row.resource_id,
         "token_id": event_row.token_id, "client_ip": event_row.client_ip, "user_agent": event_row.user_agent,
-        "scim_type": event_row.scim_type, "detail": event_row.detail, "diff": event_row.diff,
+        "request_id": event_row.request_id, "scim_type": event_row.scim_type, "detail": event_row.detail,
+        "diff": event_row.diff,
     }
 
 

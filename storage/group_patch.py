@@ -94,6 +94,7 @@ def patch(
     if not rows:
         return None
     [row] = rows
+    events.written(row.event_kinds)
     delta = changes.MemberDelta(tuple(row.added), tuple(row.removed), reported(tenant_id, group_id, row.skipped))
     if row.new_version is None:
         return StoredGroup(row.id, row.doc, row.created, row.last_modified, row.version, delta)
@@ -109,8 +110,8 @@ def _statement(writes_document: bool) -> Prepared:
     without it; then the users to add are locked FOR KEY SHARE (as storage.memberships does), the members deleted and
     inserted with RETURNING, `delta` gathers what they did, the version is bumped, and the events are inserted under
     the commit-order lock, taken once all of that is done. Returns one row, the group as read, what the write did
-    (added, removed, skipped) and, if it changed the group, its new version; no row if the group is not there at that
-    version."""
+    (added, removed, skipped), if it changed the group, its new version, and the kinds of the events it inserted
+    (`event_kinds`); no row if the group is not there at that version."""
     members, tenant, group = group_members_table.c, bindparam("tenant_id"), bindparam("group_id", type_=String)
     locked = (select(*COLUMNS).where(*BY_ID, _groups.version == func.coalesce(bindparam("version", type_=Integer),
                                                                                 _groups.version))
@@ -148,7 +149,9 @@ def _statement(writes_document: bool) -> Prepared:
               .returning(_groups.version.label("new_version")).cte("bumped"))
     settled = (select(*locked.c, delta.c.added, delta.c.removed, delta.c.skipped, *bumped.c)
                .select_from(locked.join(delta, true()).outerjoin(bumped, true())).cte("settled"))
-    return Prepared(select(settled).add_cte(events.with_events(_event_rows(delta), settled)))
+    logged = events.with_events(_event_rows(delta), settled)
+    kinds = func.array(select(logged.c.kind).scalar_subquery()).label("event_kinds")
+    return Prepared(select(settled, kinds))
 
 
 def _event_rows(delta: CTE) -> CTE:

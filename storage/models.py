@@ -222,6 +222,7 @@ class Event(Base):
     user_agent: Mapped[str | None] = mapped_column(String(512))
     method: Mapped[str] = mapped_column(String(16))
     path: Mapped[str] = mapped_column(String(2048))
+    request_id: Mapped[str | None] = mapped_column(String(128))  # the request's X-Request-Id, as in the log
     resource_type: Mapped[str | None] = mapped_column(String(64))
     resource_id: Mapped[str | None] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(64))

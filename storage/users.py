@@ -242,6 +242,7 @@ def create(
             emails = [{name: value for name, value in row.items() if name not in ("user_id", "tenant_id")}
                       for row in email_rows]
             _INSERT_WITH_EVENT.run(connection, {**values, "emails": emails, **events.event_params(event)})
+            events.written((event["kind"],))
             return stored
         _INSERT.run(writing(connection), values)
     except IntegrityError as error:
@@ -354,13 +355,17 @@ def _write_if_current(update: _Update, current: StoredUser, doc: dict[str, Any])
         return current
     values = _changed_values(current, doc, update.password_hash)
     stored = _saved(current, values)
+    event = update.event(current, stored)
     params = {**values, "tenant_id_": update.tenant_id, "user_id_": current.id, "version_": current.version,
-              **events.event_params(update.event(current, stored))}
+              **events.event_params(event)}
     try:
         written = _update_with_event(tuple(values)).run(connection, params)
     except IntegrityError as error:
         raise _taken(doc["userName"]) from error
-    return stored if written else None
+    if not written:
+        return None
+    events.written((event["kind"],))
+    return stored
 
 
 def _save(update: _Update, current: StoredUser, doc: dict[str, Any], *, if_current: bool = False) -> StoredUser | None:

@@ -64,7 +64,8 @@ def test_pages_cover_every_event_once_in_commit_order(app: Flask, client: FlaskC
         ("globex", "u0"), ("globex", "u1"), ("globex", "u2")]
     assert len({event["id"] for event in seen}) == 8
     assert set(seen[0]) == {"id", "time", "tenant", "kind", "status", "method", "path", "resource_type",
-                            "resource_id", "token_id", "client_ip", "user_agent", "scim_type", "detail", "diff"}
+                            "resource_id", "token_id", "client_ip", "user_agent", "request_id", "scim_type", "detail",
+                            "diff"}
 
 
 def test_a_consumer_resumes_from_its_cursor_and_sees_only_newer_events(

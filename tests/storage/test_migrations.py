@@ -5,11 +5,12 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import inspect, select, text
 
-from storage import revisions
+from scim.changes import REQUEST_REJECTED
+from storage import events, revisions
 from storage.db import make_engine
-from storage.models import Base
+from storage.models import Base, Event
 
 
 def _empty(url: str) -> None:
@@ -42,3 +43,19 @@ def test_readiness_fails_on_an_unmigrated_database(db_url: str, client: FlaskCli
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "init-db" in response.get_json(force=True)["detail"]
+
+
+def test_the_request_id_migration_downgrades_and_upgrades_keeping_the_events(db_url: str) -> None:
+    engine = make_engine(db_url)
+    origin = events.Origin("GET", "/scim/v2/Users/x", request_id="req-1")
+    with engine.begin() as connection:
+        events.stage(connection, events.entry(origin, REQUEST_REJECTED, 404))
+    try:
+        revisions.downgrade(engine, "0007-1")
+        assert "request_id" not in {column["name"] for column in inspect(engine).get_columns("events")}
+        revisions.upgrade(engine)
+        assert revisions.is_current(engine)
+        with engine.connect() as connection:
+            assert connection.execute(select(Event.path, Event.request_id)).all() == [("/scim/v2/Users/x", None)]
+    finally:
+        engine.dispose()
