@@ -15,7 +15,9 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-## run: install, migrate the SQLite database, create tenant "default" (token printed once), serve on $(BIND)
+## run: install, migrate the SQLite database, create tenant "default" (token printed once), serve on $(BIND), the
+## log as text for a terminal (SCIM_LOG_FORMAT; JSON elsewhere)
+run: export SCIM_LOG_FORMAT ?= text
 run: $(STAMP)
 	$(BIN)/scim-server quickstart --base-url http://$(BIND)
 	$(BIN)/scim-server serve --bind $(BIND)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import logs, request_ids
 from scim.errors import PayloadTooLarge
 
 
@@ -18,16 +18,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from app import config as app_config
 
     app_config.load(app, config)
-    logging.basicConfig(
-        level=str(app.config["LOG_LEVEL"]).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     if int(app.config["TRUST_PROXY"]):
         hops = int(app.config["TRUST_PROXY"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
 
     from app import activity, admin_api, bulk, console, database, discovery, errors, health, resources, scim_api  # noqa: F401 (add routes)
 
+    request_ids.init_app(app)  # first: every other hook and log line has the request's id
+    logs.init_app(app)
     database.init_app(app)
+    if app.config["METRICS_TOKEN"]:
+        from app import metrics  # only now: under gunicorn, prometheus-client reads its directory as it is imported
+
+        metrics.init_app(app)
     errors.register(app)
     app.before_request(_limit_body)
     app.register_blueprint(health.bp)

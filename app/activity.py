@@ -1,10 +1,10 @@
 """The activity log, from the request: where each write comes from, and each failed SCIM request as an event.
 
 Writes. A view hands the stores `origin()`: the token (its id, never its secret), the client's address (after
-ProxyFix, see SCIM_TRUST_PROXY) and User-Agent, the request's method and path. The store writes the events of the
-change with it (scim.changes decides what they say), each with the status of the write it describes (201 created,
-200 replaced or modified, 204 deleted, as RFC 7644 §3.3-§3.6 define them; a group PATCH answered 204 No Content, or
-an operation of a Bulk request, still says 200).
+ProxyFix, see SCIM_TRUST_PROXY) and User-Agent, the request's method, path and id (app.request_ids). The store
+writes the events of the change with it (scim.changes decides what they say), each with the status of the write it
+describes (201 created, 200 replaced or modified, 204 deleted, as RFC 7644 §3.3-§3.6 define them; a group PATCH
+answered 204 No Content, or an operation of a Bulk request, still says 200).
 
 Failures. `init_app` adds an after-request hook: any response of 400 or more to a request under the SCIM API is
 logged as `request.rejected` with its status, scimType and detail, read back from the SCIM Error body (RFC 7644
@@ -21,7 +21,7 @@ import logging
 
 from flask import Flask, Response, current_app, g, request
 
-from app import database
+from app import database, request_ids
 from scim.changes import REQUEST_REJECTED
 from scim.schemas import DEFAULT_REGISTRY
 from storage import events
@@ -49,6 +49,7 @@ def origin() -> events.Origin:
         token_id=principal.token_id if principal else None,
         client_ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent"),
+        request_id=request_ids.current(),
     )
 
 

@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_BASE_URL": None,  # e.g. https://scim.example.com — used for meta.location and Location
     "TRUST_PROXY": 0,  # number of proxies whose X-Forwarded-* headers to trust
     "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "json",  # one JSON object per line; "text" for a terminal (app/logs.py)
+    "ACCESS_LOG": "-",  # one line per request in the log ("-"); empty: none
+    "METRICS_TOKEN": None,  # set: /metrics answers the bearer of this token (app/metrics.py); unset: no metrics
     "DEFAULT_PAGE_SIZE": 100,
     "MAX_RESULTS": 1000,
     "EVENT_RETENTION_DAYS": 90,  # `scim-server prune-events` deletes older activity-log events

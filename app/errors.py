@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from app import request_ids
 from app.http import scim_response
 from scim.errors import InternalError, InvalidSyntax, ScimError, ServiceUnavailable
 from storage.faults import unavailable
@@ -46,11 +46,11 @@ def _render_http(error: HTTPException) -> Response:
 
 
 def _render_unexpected(error: Exception) -> Response:
-    """A database that cannot answer now is a 503 with Retry-After; anything else a 500 that names a request id that
-    is in the log with the traceback. Neither shows a traceback or SQL."""
+    """A database that cannot answer now is a 503 with Retry-After; anything else a 500 naming the request's id,
+    which the log's traceback line carries too. Neither shows a traceback or SQL."""
     if unavailable(error):
         log.warning("database unavailable: %s", getattr(error, "orig", None) or error)
         return render(ServiceUnavailable(RETRY_AFTER_SECONDS, "The database is unavailable: try again later."))
-    request_id = uuid.uuid4().hex[:12]
+    request_id = request_ids.current()
     log.exception("unhandled error, request id %s", request_id, exc_info=error)
     return render(InternalError(f"An internal error occurred (request id {request_id})."))

@@ -2,6 +2,8 @@
 
 import os
 
+from app import gunicorn_hooks
+
 bind = os.environ.get("SCIM_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SCIM_WORKERS", "2"))
 worker_class = "sync"
@@ -9,7 +11,13 @@ worker_class = "sync"
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
-accesslog = os.environ.get("SCIM_ACCESS_LOG", "-") or None
+accesslog = None  # the app writes the access log, with each request's id (app/logs.py, SCIM_ACCESS_LOG)
 errorlog = "-"
 loglevel = os.environ.get("SCIM_LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("SCIM_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Metrics shared by the workers, and gunicorn's own lines in SCIM_LOG_FORMAT (app/gunicorn_hooks.py).
+gunicorn_hooks.share_metrics()
+logger_class = gunicorn_hooks.logger_class()
+child_exit = gunicorn_hooks.child_exit
+on_exit = gunicorn_hooks.on_exit

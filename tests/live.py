@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def call(port: int, method: str, path: str, token: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
-    """One HTTP request on its own connection; returns (status, headers, JSON body or None)."""
+def call(
+    port: int, method: str, path: str, token: str, body: Any = None, headers: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """One HTTP request on its own connection, `headers` added to its own; returns (status, headers, body): the body
+    parsed when it is JSON, else its text, None when empty."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_SECONDS)
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/scim+json"}
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/scim+json", **(headers or {})}
     payload = None
     if body is not None:
         payload = json.dumps(body).encode()
@@ -41,7 +44,10 @@ def call(port: int, method: str, path: str, token: str, body: Any = None) -> tup
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()
         data = response.read()
-        return response.status, dict(response.getheaders()), json.loads(data) if data else None
+        if not data:
+            return response.status, dict(response.getheaders()), None
+        is_json = "json" in (response.getheader("Content-Type") or "")
+        return response.status, dict(response.getheaders()), json.loads(data) if is_json else data.decode()
     finally:
         connection.close()
 
@@ -69,11 +75,14 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], port: int, log: Path) 
 
 
 @contextmanager
-def live_server(db_url: str, log: Path, workers: int = 3) -> Iterator[int]:
-    """gunicorn with `workers` workers on the test database; yields its port and stops that process afterwards."""
+def live_server(
+    db_url: str, log: Path, workers: int = 3, environment: Mapping[str, str] | None = None
+) -> Iterator[int]:
+    """gunicorn with `workers` workers on the test database, `environment` added to the process's; yields its port
+    and stops that process afterwards."""
     port = free_port()
     env = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_ACCESS_LOG": "", "SCIM_LOG_LEVEL": "WARNING",
-           "SCIM_SECRET_KEY": secrets.token_hex(16)}
+           "SCIM_SECRET_KEY": secrets.token_hex(16), **(environment or {})}
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--timeout", str(REQUEST_SECONDS), "wsgi:app"]
     with log.open("wb") as output:

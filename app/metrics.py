@@ -1,0 +1,116 @@
+"""Prometheus metrics at /metrics, served only when SCIM_METRICS_TOKEN is set and only to the bearer of that token;
+anyone else gets the 404 of a path that does not exist. Unset, nothing is collected.
+
+Per request, one counter and one histogram observation (two more for a 401), from values the request already has:
+the route template (Flask's URL rule, never the raw path, so ids never become series), the method, the status and
+the identity provider named by the User-Agent. The pool gauge moves on the pool's own checkout and checkin events;
+the events counter on storage.events' writes. Nothing here touches the database.
+
+Under gunicorn the workers share their values through files (prometheus-client's multiprocess mode): the directory
+is made for each server start and removed at its exit, and an exited worker's gauge is dropped
+(app/gunicorn_hooks.py). Imported only when metrics are on, after that directory is set.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import os
+import re
+import time
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import Engine, event
+from werkzeug.exceptions import NotFound
+
+from app import request_ids
+from storage import events
+
+REQUESTS = Counter("scim_http_requests", "HTTP requests answered, by route template, method, status and identity "
+                   "provider (from the User-Agent).", ["route", "method", "status", "idp"])
+LATENCY = Histogram("scim_http_request_duration_seconds", "Time from the start of a request's handling to its "
+                    "response, by route template and method.", ["route", "method"],
+                    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+AUTH_FAILURES = Counter("scim_auth_failures", "Requests refused for a missing, wrong, expired or revoked credential "
+                        "(401), by API (scim, admin_api).", ["api"])
+EVENTS_WRITTEN = Counter("scim_events_written", "Activity-log events written, by kind.", ["kind"])
+CONNECTIONS_CHECKED_OUT = Gauge("scim_db_connections_checked_out", "Database connections the workers have checked "
+                                "out of their pools (a worker keeps its reading connection between requests).",
+                                multiprocess_mode="livesum")
+
+UNMATCHED = "<unmatched>"  # the route of a request no URL rule matched
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other counts as "other"
+# Names an identity provider's provisioning client puts in its User-Agent: "Okta SCIM Client 1.0.0", "OneLogin
+# SCIM", "PingFederate"; Entra's provisioning service names Microsoft or Azure. A client that names none is "other".
+_IDPS = re.compile(r"(?P<okta>okta)|(?P<entra>azure|microsoft|entra)|(?P<onelogin>onelogin)"
+                   r"|(?P<jumpcloud>jumpcloud)|(?P<ping>\bping)", re.IGNORECASE)
+
+
+def init_app(app: Flask) -> None:
+    """With SCIM_METRICS_TOKEN set: the /metrics route, the per-request observations, the pool gauge on this app's
+    engine and the events counter."""
+    # Flask reads an environment value as JSON where it parses: a token of digits arrives as a number.
+    app.config["METRICS_TOKEN"] = str(app.config["METRICS_TOKEN"])
+    app.add_url_rule("/metrics", "metrics", _metrics)
+    app.after_request(_observe)
+    _watch_pool(app.extensions["scim.engine"])
+    events.observe(_event_written)
+
+
+@functools.lru_cache(maxsize=256)
+def identity_provider(user_agent: str | None) -> str:
+    """okta, entra, onelogin, jumpcloud, ping or other, from a User-Agent."""
+    found = _IDPS.search(user_agent) if user_agent else None
+    return found.lastgroup if found and found.lastgroup else "other"
+
+
+def _observe(response: Response) -> Response:
+    rule = request.url_rule
+    route = rule.rule if rule is not None else UNMATCHED
+    method = request.method if request.method in _METHODS else "other"
+    status = response.status_code
+    REQUESTS.labels(route, method, str(status), identity_provider(request.headers.get("User-Agent"))).inc()
+    LATENCY.labels(route, method).observe(time.perf_counter() - request_ids.started())
+    if status == 401:
+        AUTH_FAILURES.labels(request.blueprint or "other").inc()
+    return response
+
+
+def _metrics() -> Response:
+    credentials = request.authorization
+    given = credentials.token if credentials is not None and credentials.type == "bearer" else None
+    if not given or not hmac.compare_digest(given.encode(), current_app.config["METRICS_TOKEN"].encode()):
+        raise NotFound()  # as if there were no such path: the endpoint's existence is not told
+    registry = REGISTRY
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # under gunicorn: every worker's values, from their files
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _watch_pool(engine: Engine) -> None:
+    event.listen(engine, "checkout", _checked_out)
+    event.listen(engine, "checkin", _checked_in)
+
+
+def _checked_out(_dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    CONNECTIONS_CHECKED_OUT.inc()
+
+
+def _checked_in(_dbapi_connection: Any, _record: Any) -> None:
+    CONNECTIONS_CHECKED_OUT.dec()
+
+
+def _event_written(kind: str) -> None:
+    EVENTS_WRITTEN.labels(kind).inc()
