@@ -54,12 +54,9 @@ def test_the_longest_sane_request_id_is_kept(client: FlaskClient) -> None:
 def test_a_failed_scim_request_is_logged_with_its_request_id(app: Flask, client: FlaskClient, auth: dict) -> None:
     response = client.get("/scim/v2/Users/missing", headers={**auth, "X-Request-Id": "req-404"})
     assert response.status_code == 404 and response.headers["X-Request-Id"] == "req-404"
-    refused = client.get("/scim/v2/Users", headers={"Authorization": "Bearer wrong"})
-    assert refused.status_code == 401
     rejected = stored_events(app)
-    assert [(event.kind, event.status) for event in rejected] == [(changes.REQUEST_REJECTED, 404),
-                                                                   (changes.REQUEST_REJECTED, 401)]
-    assert [event.request_id for event in rejected] == ["req-404", refused.headers["X-Request-Id"]]
+    assert [(event.kind, event.status, event.request_id) for event in rejected] == [
+        (changes.REQUEST_REJECTED, 404, "req-404")]
 
 
 def test_the_change_feed_carries_each_write_s_request_id(app: Flask, client: FlaskClient, auth: dict) -> None:
