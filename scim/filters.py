@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from scim2_filter_parser import ast
 
+from scim.datetimes import RANGE, parse_instant
 from scim.errors import InvalidFilter
 from scim.filter_syntax import MAX_FILTER_LENGTH, parse_text
 from scim.schemas import AttrRef, ResourceType
@@ -151,20 +152,6 @@ class FilterVisitor(Generic[T]):
 # -- from the library's AST to ours -----------------------------------------------------------
 
 
-def _parse_datetime(text: str) -> datetime | None:
-    """An RFC 3339 date-time (a missing offset is read as UTC), or None when `text` is not one."""
-    if not _DATETIME.fullmatch(text):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})?")
-
-
 def _boolean(raw: object) -> bool | None:
     """A JSON boolean, or Entra's "True"/"False" strings (case-insensitive)."""
     if isinstance(raw, bool):
@@ -200,7 +187,7 @@ def _string(raw: object) -> str | None:
 def _datetime_value(raw: object) -> datetime | None:
     if isinstance(raw, datetime):
         return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
-    return _parse_datetime(raw) if isinstance(raw, str) else None
+    return parse_instant(raw, offset_required=False) if isinstance(raw, str) else None
 
 
 _COERCE: dict[str, Callable[[object], Any]] = {
@@ -376,8 +363,9 @@ def _compare(ref: AttrRef, op: str, raw: object) -> Compare:
         raise InvalidFilter(f"'{op}' needs a string attribute; '{ref}' is {kind}.")
     value = _COERCE[kind](raw)
     if value is None:
+        expected = f" (it takes {RANGE})" if kind == "dateTime" else ""
         raise InvalidFilter(
-            f"'{ref}' is {_article(kind)} {kind} attribute: it cannot be compared with {json.dumps(raw)}."
+            f"'{ref}' is {_article(kind)} {kind} attribute: it cannot be compared with {json.dumps(raw)}{expected}."
         )
     return Compare(ref, op, _check_string(value) if isinstance(value, str) else value)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from scim.datetimes import wire_text
 from scim.errors import InvalidPath, InvalidSyntax, InvalidValue, Mutability, NoTarget, ScimError
 from scim.filters import And, Compare, Expr, FilterVisitor, Or, matches
 from scim.paths import PatchPath, parse_path
@@ -376,7 +377,7 @@ def _created(operation: DocumentOp) -> dict[str, Any]:
 
 def _equality_terms(expr: Expr) -> dict[str, Any] | None:
     if isinstance(expr, Compare) and expr.op == "eq" and expr.value is not None:
-        value = expr.value.isoformat() if isinstance(expr.value, datetime) else expr.value
+        value = wire_text(expr.value) if isinstance(expr.value, datetime) else expr.value
         return {expr.ref.target.name: value}
     if isinstance(expr, And):
         left, right = _equality_terms(expr.left), _equality_terms(expr.right)

@@ -8,21 +8,18 @@ drops unknown keys and readOnly attributes (they have no field) and checks each 
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from functools import wraps
 from typing import Any, ClassVar, TypeVar
 
 from marshmallow import ValidationError, fields
 
+from scim.datetimes import RANGE, parse_instant, wire_text
 from scim.errors import InvalidSyntax, InvalidValue
 from scim.schemas import COMMON_ATTRIBUTES, Attribute, AttrRef, ResourceType
 from scim.schemas import Schema as ScimSchema
-
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 def is_empty(value: Any) -> bool:
@@ -97,18 +94,16 @@ class _Decimal(fields.Field):
 
 
 class _DateTime(fields.Field):
-    """dateTime (RFC 7643 §2.3.5): an RFC 3339 / xsd:dateTime string, validated and kept as given."""
+    """dateTime (RFC 7643 §2.3.5): an RFC 3339 string with an offset, stored in UTC (`scim.datetimes.wire_text`), so
+    that every stored value compares, sorts and converts alike on both databases."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid RFC 3339 date-time."}
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": f"Not {RANGE}."}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        moment = parse_instant(value) if isinstance(value, str) else None
+        if moment is None:
             raise self.make_error("invalid")
-        try:
-            datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-        except ValueError as error:
-            raise self.make_error("invalid") from error
-        return value
+        return wire_text(moment)
 
 
 _SCALARS: dict[str, type[fields.Field]] = {

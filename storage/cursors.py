@@ -9,6 +9,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from scim.datetimes import parse_instant
 from scim.errors import InvalidCursor
 from scim.schemas import AttrRef
 from storage.operands import SortKey
@@ -41,7 +42,7 @@ def decode_cursor(cursor: str, fingerprint: str, key: SortKey | None) -> Positio
         if not (_clean_text(row_id) and isinstance(backward, bool)):
             raise ValueError("bad position")
         return Position(_key_value(value, key), row_id, backward)
-    except (ValueError, binascii.Error) as error:
+    except (ValueError, binascii.Error, RecursionError) as error:  # RecursionError: JSON nested thousands deep
         raise InvalidCursor(f"The cursor is invalid ({error}); send an empty cursor for the first page.") from None
 
 
@@ -67,9 +68,9 @@ def _key_value(value: Any, key: SortKey | None) -> Any:
     if key is None:
         raise ValueError("unexpected sort key")
     if isinstance(value, dict) and datetime in key.types and list(value) == ["t"] and isinstance(value["t"], str):
-        moment = datetime.fromisoformat(value["t"])
-        if moment.tzinfo is None:
-            raise ValueError("naive dateTime")
+        moment = parse_instant(value["t"])
+        if moment is None:
+            raise ValueError("not a dateTime with an offset in years 1 to 9999 UTC")
         return moment
     if isinstance(value, bool) != (bool in key.types) or not isinstance(value, key.types):
         raise ValueError("sort key of the wrong type")

@@ -34,6 +34,6 @@ def _instant_text(value: Any) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return utc_text(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    except (ValueError, OverflowError):  # an exception here would fail the whole query: the value is no instant
         return None
-    return utc_text(moment if moment.tzinfo else moment.replace(tzinfo=UTC))

@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from scim.datetimes import wire_text
 from scim.schemas import Attribute, ResourceType
 
 _CHARACTERS = st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00")
@@ -18,7 +19,7 @@ _SCALARS = {
     "boolean": st.booleans(),
     "integer": st.integers(-(2**63), 2**63 - 1),
     "decimal": st.integers() | st.floats(allow_nan=False, allow_infinity=False),
-    "dateTime": st.datetimes(timezones=st.just(UTC)).map(lambda moment: moment.isoformat()),
+    "dateTime": st.datetimes(timezones=st.just(UTC)).map(wire_text),
 }
 
 

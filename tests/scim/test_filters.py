@@ -413,11 +413,20 @@ def test_values_are_coerced_to_the_attribute_type(text: str, value: object) -> N
         assert compare.value.tzinfo is not None
 
 
-def test_datetime_values_keep_their_offset_as_the_same_instant() -> None:
-    """A dateTime with an offset denotes the same instant as its UTC form."""
+def test_datetime_values_are_read_as_their_utc_instant() -> None:
+    """A dateTime with an offset denotes the same instant as its UTC form, which every database accepts (PostgreSQL
+    refuses offsets beyond ±15:59)."""
     value = parse('meta.created gt "2020-01-01T02:00:00+02:00"').value
-    assert value.utcoffset() == timedelta(hours=2)
+    assert value.utcoffset() == timedelta(0)
     assert value == datetime(2020, 1, 1, 2, tzinfo=timezone(timedelta(hours=2)))
+    assert parse('meta.created gt "2020-01-01T00:00:00+20:00"').value == datetime(2019, 12, 31, 4, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+                                  "0001-01-01T00:00:00+00:01"])
+def test_a_datetime_whose_utc_instant_is_outside_years_1_to_9999_is_invalid(text: str) -> None:
+    with pytest.raises(InvalidFilter, match="years 1 to 9999"):
+        parse(f'meta.created gt "{text}"')
 
 
 @pytest.mark.parametrize(

@@ -147,12 +147,14 @@ def test_a_value_of_the_wrong_type_is_invalid_value_naming_the_attribute(body: d
         ("score", 2, []),
         ("flag", False, ["no", 0]),
         ("blob", "AAEC", [b"x", 1]),
-        ("since", "2024-02-29T12:00:00.5+01:00", ["2023-02-29T12:00:00Z", "yesterday", "2024-01-01", 1]),
-        ("since", "2024-01-01t00:00:00z", []),
+        ("since", "2024-02-29T12:00:00.500000Z", ["2023-02-29T12:00:00Z", "yesterday", "2024-01-01", 1,
+                                                  "2024-01-01T00:00:00", "0001-01-01T00:00:00+14:00",
+                                                  "9999-12-31T23:59:59-14:00"]),
+        ("since", "0001-01-01T00:00:00Z", []),
     ],
 )
 def test_each_rfc_7643_data_type_is_checked(attribute: str, good: Any, bad: list[Any]):
-    """RFC 7643 §2.3: integer, decimal, boolean, binary, dateTime (RFC 3339, kept as given)."""
+    """RFC 7643 §2.3: integer, decimal, boolean, binary, dateTime (RFC 3339 in years 1 to 9999 UTC)."""
     assert document({"userName": "ann", TEST_URN: {attribute: good}}, TENANT_USER) == {
         "userName": "ann",
         TEST_URN: {attribute: good},
@@ -160,6 +162,17 @@ def test_each_rfc_7643_data_type_is_checked(attribute: str, good: Any, bad: list
     for value in bad:
         with pytest.raises(InvalidValue, match=attribute):
             document({"userName": "ann", TEST_URN: {attribute: value}}, TENANT_USER)
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("2024-02-29T12:00:00.5+01:00", "2024-02-29T11:00:00.500000Z"),
+    ("2024-01-01t00:00:00z", "2024-01-01T00:00:00Z"),
+    ("0001-01-01T00:00:00-14:00", "0001-01-01T14:00:00Z"),
+    ("9999-12-31T23:59:59+23:59", "9999-12-31T00:00:59Z"),
+])
+def test_a_datetime_is_stored_as_its_utc_instant(given: str, stored: str):
+    """One form for every stored dateTime, whatever offset it came with: it compares and sorts alike everywhere."""
+    assert document({"userName": "ann", TEST_URN: {"since": given}}, TENANT_USER)[TEST_URN] == {"since": stored}
 
 
 def test_a_single_object_for_a_multi_valued_attribute_is_a_one_element_list():
