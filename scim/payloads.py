@@ -8,7 +8,10 @@ drops unknown keys and readOnly attributes (they have no field) and checks each 
 
 from __future__ import annotations
 
+import binascii
+import math
 import weakref
+from base64 import b64decode
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import wraps
@@ -42,7 +45,7 @@ def is_storable(text: str) -> bool:
 
 
 class _String(fields.Field):
-    """string, reference, binary (RFC 7643 §2.3.1, §2.3.6, §2.3.7): a JSON string, kept as given."""
+    """string, reference (RFC 7643 §2.3.1, §2.3.7): a JSON string, kept as given."""
 
     default_error_messages: ClassVar[dict[str, str]] = {
         "invalid": "Not a valid string.",
@@ -55,6 +58,27 @@ class _String(fields.Field):
         if not is_storable(value):
             raise self.make_error("unstorable")
         return value
+
+
+class _Binary(_String):
+    """binary (RFC 7643 §2.3.6): base64 text (RFC 4648 §4, padded), kept as given."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {"base64": "Not valid base64 (RFC 4648 §4)."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        # Whole groups of four: b64decode lets a stray "=" after a complete group pass.
+        if len(text) % 4 or not _decodes(text):
+            raise self.make_error("base64")
+        return text
+
+
+def _decodes(text: str) -> bool:
+    try:
+        b64decode(text, validate=True)
+    except (binascii.Error, ValueError):  # ValueError: not ASCII
+        return False
+    return True
 
 
 class _Boolean(fields.Field):
@@ -83,12 +107,15 @@ class _Integer(fields.Field):
 
 
 class _Decimal(fields.Field):
-    """decimal (RFC 7643 §2.3.3): any JSON number, kept as given."""
+    """decimal (RFC 7643 §2.3.3): a finite JSON number, kept as given; Python's JSON reads `NaN`, `Infinity` and
+    `1e400` as floats that JSON cannot write back."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid decimal."}
+    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Not a valid decimal (a finite number)."}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not math.isfinite(value):
             raise self.make_error("invalid")
         return value
 
@@ -109,7 +136,7 @@ class _DateTime(fields.Field):
 _SCALARS: dict[str, type[fields.Field]] = {
     "string": _String,
     "reference": _String,
-    "binary": _String,
+    "binary": _Binary,
     "boolean": _Boolean,
     "integer": _Integer,
     "decimal": _Decimal,
@@ -353,7 +380,7 @@ def parse_resource(body: Any, resource_type: ResourceType) -> ParsedResource:
     """Validate a POST/PUT body (RFC 7644 §3.3, §3.5.1) and split it into document, password and members."""
     if not isinstance(body, Mapping):
         raise InvalidSyntax("The request body must be a JSON object.")
-    _check_schemas(lookup(body, "schemas"))
+    _check_schemas(lookup(body, "schemas"), resource_type)
     try:
         document = _resource_attributes(resource_type).deserialize(body)
     except ValidationError as error:
@@ -365,12 +392,16 @@ def parse_resource(body: Any, resource_type: ResourceType) -> ParsedResource:
     return ParsedResource(document, password, members)
 
 
-def _check_schemas(schemas: Any) -> None:
-    """`schemas` (RFC 7643 §3) must be a list of URIs when given; URNs we do not know are tolerated (Entra)."""
+def _check_schemas(schemas: Any, resource_type: ResourceType) -> None:
+    """`schemas` (RFC 7643 §3), when given, is a list of URIs that names the resource type's core schema (in any
+    case); URNs we do not know are tolerated (Entra sends Microsoft's own)."""
     if schemas is None:
         return
     if not isinstance(schemas, list) or not all(isinstance(urn, str) for urn in schemas):
         raise InvalidSyntax("'schemas' must be a list of schema URIs.")
+    core = resource_type.schema.id
+    if not any(urn.lower() == core.lower() for urn in schemas):
+        raise InvalidSyntax(f"'schemas' must contain '{core}' for a {resource_type.name} (RFC 7643 §3).")
 
 
 def parse_members(value: Any) -> list[dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC
 from typing import Any
 
@@ -15,7 +16,7 @@ _TEXT = st.text(_CHARACTERS, min_size=1, max_size=12)
 _SCALARS = {
     "string": _TEXT,
     "reference": _TEXT,
-    "binary": _TEXT,
+    "binary": st.binary(min_size=1, max_size=9).map(lambda data: base64.b64encode(data).decode()),
     "boolean": st.booleans(),
     "integer": st.integers(-(2**63), 2**63 - 1),
     "decimal": st.integers() | st.floats(allow_nan=False, allow_infinity=False),

@@ -143,10 +143,11 @@ def test_a_value_of_the_wrong_type_is_invalid_value_naming_the_attribute(body: d
     ("attribute", "good", "bad"),
     [
         ("count", 3, [True, 1.5, "3"]),
-        ("score", 1.5, [False, "1.5"]),
+        ("score", 1.5, [False, "1.5", float("nan"), float("inf"), float("-inf")]),
         ("score", 2, []),
         ("flag", False, ["no", 0]),
-        ("blob", "AAEC", [b"x", 1]),
+        ("blob", "AAEC", [b"x", 1, "AAE", "AAEC=", "A A=", "not base64", "ÀÀÀÀ"]),
+        ("blob", "AA==", []),
         ("since", "2024-02-29T12:00:00.500000Z", ["2023-02-29T12:00:00Z", "yesterday", "2024-01-01", 1,
                                                   "2024-01-01T00:00:00", "0001-01-01T00:00:00+14:00",
                                                   "9999-12-31T23:59:59-14:00"]),
@@ -154,7 +155,8 @@ def test_a_value_of_the_wrong_type_is_invalid_value_naming_the_attribute(body: d
     ],
 )
 def test_each_rfc_7643_data_type_is_checked(attribute: str, good: Any, bad: list[Any]):
-    """RFC 7643 §2.3: integer, decimal, boolean, binary, dateTime (RFC 3339 in years 1 to 9999 UTC)."""
+    """RFC 7643 §2.3: integer, decimal (finite), boolean, binary (base64), dateTime (RFC 3339 in years 1 to 9999
+    UTC)."""
     assert document({"userName": "ann", TEST_URN: {attribute: good}}, TENANT_USER) == {
         "userName": "ann",
         TEST_URN: {attribute: good},
