@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+from array import array
+from itertools import accumulate
 from typing import Any
 
 from flask import Response, current_app, g, request
 from werkzeug.sansio.utils import get_current_url
 
 from scim.encoding import dumps
-from scim.errors import InvalidSyntax, UnsupportedMediaType
+from scim.errors import InvalidSyntax, PayloadTooLarge, UnsupportedMediaType
 
 SCIM_JSON = "application/scim+json"
+
+# Arrays and objects nested deeper than this are refused: SCIM bodies nest a handful of levels (a Bulk operation's
+# resource about seven), and everything that walks a body (the JSON parser, validation, PATCH, Bulk) recurses.
+MAX_JSON_DEPTH = 32
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKETS = b"[{]}"
+_NOT_BRACKETS = bytes(set(range(256)) - set(_BRACKETS))
+_STEPS = bytes.maketrans(_BRACKETS, b"\x01\x01\xff\xff")  # +1 and, read as signed bytes, -1
 
 
 def read_json() -> Any:
@@ -21,11 +33,39 @@ def read_json() -> Any:
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType(f"Content-Type {request.content_type or '(none)'} is not supported; "
                                    "send application/scim+json or application/json.")
-    data = request.get_data(cache=True)
+    data = _body()
     try:
-        return json.loads(data)
+        text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads decodes bytes
+        if _depth(text) > MAX_JSON_DEPTH:
+            raise InvalidSyntax(f"The request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels.")
+        return json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidSyntax(f"The request body is not valid JSON: {error}.") from error
+
+
+def _body() -> bytes:
+    """The body, 413 when over MAX_CONTENT_LENGTH however it is framed.
+
+    A body of announced length is checked before any view runs (`app/__init__.py:_limit_body`). A streamed one
+    (chunked) is cut at `request.max_content_length` by werkzeug without an error, so it is read up to one byte more
+    than the limit: a body that reaches that byte is over it.
+    """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit and request.content_length is None:
+        request.max_content_length = limit + 1
+    data = request.get_data(cache=True)
+    if limit and len(data) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    return data
+
+
+def _depth(text: str) -> int:
+    """How deep arrays and objects nest in JSON text (brackets inside strings do not count), in C-speed passes:
+    a body with fewer brackets than the limit is not searched at all."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return 0
+    brackets = _JSON_STRING.sub("", text).encode("ascii", "ignore").translate(_STEPS, _NOT_BRACKETS)
+    return max(accumulate(array("b", brackets)), default=0)
 
 
 def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
