@@ -80,20 +80,18 @@ def _search_params(source: Any, from_body: bool) -> SearchParams:
 def search_root() -> Response:
     """Query every resource type at once (RFC 7644 §3.4.3): index pages over users, then groups.
 
-    A filter naming an attribute a resource type lacks matches none of that type, rather than failing the search.
+    A filter naming an attribute a resource type lacks matches none of that type, rather than failing the search;
+    one that no resource type accepts is a 400 invalidFilter.
     Sorting and cursors are per resource type, so the root search pages by startIndex only.
     """
     params = _search_params(read_json(), from_body=True)
     if params.cursor is not None or params.sort_by:
         raise InvalidValue("The root .search pages by startIndex and does not sort; query /Users or /Groups for that.")
+    searched = _root_filters(params.filter)
     connection, tenant_id = database.connection(), _tenant_id()
     skip, wanted, total, resources = (params.start_index or 1) - 1, params.count, 0, []
-    for resource_type in registry().resource_types:
+    for resource_type, expr in searched:
         store = STORES[resource_type.name]
-        try:
-            expr = filters.parse_filter(params.filter, resource_type) if params.filter else None
-        except InvalidFilter:
-            continue
         counted = store.search(connection, tenant_id, resource_type, expr, dataclasses.replace(params, count=0))
         total += counted.total
         if wanted and skip < counted.total:
@@ -104,6 +102,20 @@ def search_root() -> Response:
             wanted -= len(page.items)
         skip = max(0, skip - counted.total)
     return scim_response(list_response(resources, total, params.start_index))
+
+
+def _root_filters(text: str | None) -> list[tuple[ResourceType, filters.Expr | None]]:
+    """The resource types a root search spans, each with its filter; a filter valid for none of them is the first
+    type's 400 invalidFilter, as `/Users/.search` would answer."""
+    searched, refused = [], []
+    for resource_type in registry().resource_types:
+        try:
+            searched.append((resource_type, filters.parse_filter(text, resource_type) if text else None))
+        except InvalidFilter as error:
+            refused.append(error)
+    if refused and not searched:
+        raise refused[0]
+    return searched
 
 
 @bp.get("/<endpoint>")
