@@ -6,8 +6,16 @@ from app import gunicorn_hooks
 
 bind = os.environ.get("SCIM_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SCIM_WORKERS", "2"))
-worker_class = "sync"
-# IdPs wait up to 60 s (Okta); a request that takes longer is stuck, not slow.
+# Threads that read requests in an event loop and serve only complete ones (app/gunicorn_worker.py): slow clients
+# hold a socket each, never a thread.
+worker_class = "app.gunicorn_worker.ScimWorker"
+# A request may hold two pooled database connections (its reader and the token's last-used update) and the pool
+# of a process has 15 (storage.db.make_engine); the GIL leaves little to gain from more threads than a few.
+threads = int(os.environ.get("SCIM_THREADS", "4"))
+# Open connections of one worker, slow or kept alive; past it the worker stops accepting until some close.
+worker_connections = 1000
+# The worker's event loop must check in within this time or the master replaces the worker; IdPs wait up to 60 s
+# (Okta) for an answer.
 timeout = 60
 graceful_timeout = 30
 keepalive = 5

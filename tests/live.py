@@ -81,15 +81,34 @@ def live_server(
     """gunicorn with `workers` workers on the test database, `environment` added to the process's; yields its port
     and stops that process afterwards."""
     port = free_port()
-    env = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_ACCESS_LOG": "", "SCIM_LOG_LEVEL": "WARNING",
-           "SCIM_SECRET_KEY": secrets.token_hex(16), **(environment or {})}
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--timeout", str(REQUEST_SECONDS), "wsgi:app"]
+    with running(command, db_url, log, port, dict(environment or {})):
+        yield port
+
+
+@contextmanager
+def served(db_url: str, log: Path, **environ: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`scim-server serve` with its defaults, as `make run` and the README start it (`environ`: SCIM_* settings to
+    add); yields (master process, port)."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("scim-server")), "serve", "--bind", f"127.0.0.1:{port}"]
+    with running(command, db_url, log, port, environ) as process:
+        yield process, port
+
+
+@contextmanager
+def running(
+    command: list[str], db_url: str, log: Path, port: int, environ: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` (a server listening on `port`) on the test database until it answers /healthz; stopped after."""
+    env = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_ACCESS_LOG": "", "SCIM_LOG_LEVEL": "WARNING",
+           "SCIM_SECRET_KEY": secrets.token_hex(16), **(environ or {})}
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
         _wait_until_healthy(process, port, log)
-        yield port
+        yield process
     finally:
         process.terminate()
         try:
