@@ -29,7 +29,7 @@ from flask import Response, current_app
 
 from app import database, resources
 from app.http import base_url, read_json, scim_response
-from app.scim_api import bp
+from app.scim_api import bp, resolve
 from scim.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, ScimError
 from scim.payloads import lookup
 from scim.schemas import BULK_REQUEST_URN, BULK_RESPONSE_URN
@@ -201,7 +201,7 @@ class _Run:
         return result
 
     def _write(self, operation: _Operation, endpoint: str, resource_id: str) -> dict[str, Any]:
-        resource_type, store = resources.resolve(endpoint)
+        resource_type, store = resolve(endpoint)
         if (operation.method == "POST") == bool(resource_id) or "/" in resource_id:
             shape = "a resource endpoint, e.g. /Users" if operation.method == "POST" else "a resource, e.g. /Users/{id}"
             raise InvalidValue(f"The path of a {operation.method} names {shape} (RFC 7644 §3.7).")

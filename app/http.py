@@ -76,6 +76,13 @@ def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return response
 
 
+def no_content(status: int, headers: dict[str, str] | None = None) -> Response:
+    """A 204 or 304: no body, so no Content-Type (RFC 9110 §8.3 describes a body that is not there)."""
+    response = current_app.response_class(status=status, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
 def base_url() -> str:
     """The SCIM base URL clients use (for meta.location): SCIM_PUBLIC_BASE_URL, else the request's own host."""
     if "scim_base_url" not in g:

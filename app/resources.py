@@ -15,10 +15,10 @@ from flask import Response, current_app, request
 from app import database
 from app.activity import origin
 from app.auth import current_principal
-from app.http import base_url, read_json, scim_response
-from app.scim_api import bp, registry
+from app.http import base_url, no_content, read_json, scim_response
+from app.scim_api import bp, registry, resolve
 from scim import filters, patch, payloads
-from scim.errors import InvalidFilter, InvalidValue, NotFound
+from scim.errors import InvalidFilter, InvalidValue
 from scim.projection import Projection
 from scim.schemas import ResourceType
 from scim.search import SearchParams, list_response
@@ -28,14 +28,6 @@ from storage.stores import STORES, ResourceStore, Stored
 # A group PATCH answers 204 unless the client asks for attributes: Okta and Entra accept it, and it spares
 # rendering a membership of any size (Entra recommends it for groups; the validator reads user bodies).
 _PATCH_NO_CONTENT = frozenset({"Group"})
-
-
-def resolve(endpoint: str) -> tuple[ResourceType, ResourceStore]:
-    """The resource type served at `/{endpoint}` and its store; anything else is a 404."""
-    resource_type = registry().by_endpoint(endpoint)
-    if resource_type is None or resource_type.name not in STORES:
-        raise NotFound(f"No resource endpoint /{endpoint}.")
-    return resource_type, STORES[resource_type.name]
 
 
 def _tenant_id() -> int:
@@ -178,7 +170,7 @@ def get_resource(endpoint: str, resource_id: str) -> Response:
     resource_type, store = resolve(endpoint)
     stored = store.get(database.connection(), _tenant_id(), resource_id)
     if if_none_match_hit(request.headers.get("If-None-Match"), stored.etag):
-        return Response(status=304, headers={"ETag": stored.etag})
+        return no_content(304, {"ETag": stored.etag})
     return _respond(resource_type, store, stored)
 
 
@@ -198,7 +190,7 @@ def patch_resource(endpoint: str, resource_id: str) -> Response:
     stored = modify(resource_type, store, resource_id, read_json(), request.headers.get("If-Match"))
     database.commit()
     if resource_type.name in _PATCH_NO_CONTENT and not _projection_asked():
-        return Response(status=204, headers={"ETag": stored.etag})
+        return no_content(204, {"ETag": stored.etag})
     return _respond(resource_type, store, stored)
 
 
@@ -207,4 +199,4 @@ def delete_resource(endpoint: str, resource_id: str) -> Response:
     """Delete (RFC 7644 §3.6): 204, then 404."""
     remove(resolve(endpoint)[1], resource_id, request.headers.get("If-Match"))
     database.commit()
-    return Response(status=204)
+    return no_content(204)

@@ -323,7 +323,8 @@ def decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except (binascii.Error, ValueError) as error:
         raise InvalidValue(f"The cursor {cursor!r} is not one this server issued.") from error
-    if len(raw) != 8:
+    # 8 bytes are 0 to 2^64 - 1, ids stop at 2^63 - 1 (a signed BIGINT): past that no event exists to resume after.
+    if len(raw) != 8 or raw[0] & 0x80:
         raise InvalidValue(f"The cursor {cursor!r} is not one this server issued.")
     return int.from_bytes(raw, "big")
 
