@@ -7,9 +7,9 @@ likes, and a few such clients hold them all. This worker reads in its event loop
 the request head is complete and, when the head announces a body by Content-Length of at most BODY_BUFFER_BYTES,
 until that body is there too; only then does a thread (and with it the application and a database connection) take
 the request. A client that has not sent its request within REQUEST_READ_SECONDS (SCIM_REQUEST_READ_TIMEOUT) gets
-a 408 and is disconnected.
-Slow clients so cost one socket and a buffer each, bounded by gunicorn's `worker_connections`, as behind a
-buffering reverse proxy. Chunked bodies and bodies over the bound are read by the thread, as before.
+a 408 and is disconnected. Slow clients so cost one socket and a buffer each, bounded by gunicorn's
+`worker_connections`, as behind a buffering reverse proxy. Chunked bodies and bodies over the bound are read by the
+thread, as gthread reads them.
 """
 
 from __future__ import annotations
