@@ -11,7 +11,9 @@ from typing import Any
 from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
-    "DATABASE_URL": None,  # default: sqlite:///<instance folder>/scim.db
+    # Where the server keeps its files (SQLite database, generated secret key); default: Flask's instance folder.
+    "DATA_DIR": None,
+    "DATABASE_URL": None,  # default: sqlite:///<data folder>/scim.db
     # Seconds: opening a PostgreSQL connection; a statement (PostgreSQL) or the wait for SQLite's write lock; the
     # database check of /readyz. Past them the client gets 503 with Retry-After.
     "DB_CONNECT_TIMEOUT": 5,
@@ -29,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_PAGE_SIZE": 100,
     "MAX_RESULTS": 1000,
     "EVENT_RETENTION_DAYS": 90,  # `scim-server prune-events` deletes older activity-log events
-    # Admin console (/admin). SECRET_KEY signs its cookie; unset, one is generated once into the instance folder.
+    # Admin console (/admin). SECRET_KEY signs its cookie; unset, one is generated once into the data folder.
     "SECRET_KEY": None,
     "SESSION_COOKIE_NAME": "scim_console",
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -47,11 +49,20 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     app.config.from_prefixed_env("SCIM")
     if overrides:
         app.config.from_mapping(overrides)
-    if not app.config["DATABASE_URL"]:
-        os.makedirs(app.instance_path, exist_ok=True)
-        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "scim.db")
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = persistent_secret_key(app.instance_path)
+    if app.config["DATA_DIR"]:
+        app.instance_path = os.path.abspath(app.config["DATA_DIR"])
+    try:
+        if not app.config["DATABASE_URL"]:
+            os.makedirs(app.instance_path, exist_ok=True)
+            app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "scim.db")
+        if not app.config["SECRET_KEY"]:
+            app.config["SECRET_KEY"] = persistent_secret_key(app.instance_path)
+    except PermissionError as error:
+        # An installed package's default instance folder (<prefix>/var/app-instance) is root's in a container.
+        raise SystemExit(
+            f"SCIM server: cannot write {error.filename}: set SCIM_DATA_DIR to a directory this user can write "
+            "(or SCIM_DATABASE_URL and SCIM_SECRET_KEY)."
+        ) from error
 
 
 def persistent_secret_key(instance_path: str) -> str:
