@@ -22,7 +22,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = int(app.config["TRUST_PROXY"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
 
-    from app import activity, admin_api, bulk, console, database, discovery, errors, health, resources, scim_api  # noqa: F401 (add routes)
+    from app import (  # noqa: F401 (add routes)
+        activity,
+        admin_api,
+        bulk,
+        console,
+        database,
+        discovery,
+        errors,
+        health,
+        openapi,
+        resources,
+        scim_api,
+    )
 
     request_ids.init_app(app)  # first: every other hook and log line has the request's id
     logs.init_app(app)
@@ -34,6 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     app.before_request(_limit_body)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(scim_api.bp)
     app.register_blueprint(admin_api.bp)
     activity.init_app(app)
