@@ -36,8 +36,8 @@ test: $(STAMP) browser
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
-## conformance: the public testers (scim2-tester, scim-sanity, installed into .cache/conformance from PyPI on first
-## use) against a fresh production server
+## conformance: the public testers (scim2-tester, scim-sanity) and schemathesis on /openapi.json, installed into
+## .cache/conformance from PyPI on first use, against a fresh production server
 conformance: $(STAMP)
 	bench/conformance/run.sh
 

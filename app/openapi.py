@@ -45,12 +45,13 @@ def document() -> dict[str, Any]:
     doc = json.loads(resources.files("app").joinpath("openapi.json").read_text(encoding="utf-8"))
     schemas = doc["components"]["schemas"]
     for resource_type in (USER, GROUP):
-        schemas[f"{resource_type.name}Input"] = resource_schema(resource_type)
-        # A resource as returned: `schemas` and `id` are always there (RFC 7643 §3.1, §7 "returned": "always").
-        schemas[resource_type.name] = {
-            "allOf": [{"$ref": f"#/components/schemas/{resource_type.name}Input"}],
-            "required": ["schemas", "id"],
-        }
+        name = resource_type.name
+        schemas[f"{name}Attributes"] = resource_schema(resource_type)
+        attributes = {"$ref": f"#/components/schemas/{name}Attributes"}
+        required = [attribute.name for attribute in resource_type.schema.attributes if attribute.required]
+        schemas[f"{name}Input"] = {"allOf": [attributes], "required": required}
+        # As returned: `schemas` and `id` always (RFC 7643 §3.1); the rest as `attributes` and `returned` decide.
+        schemas[name] = {"allOf": [attributes], "required": ["schemas", "id"]}
     return doc
 
 

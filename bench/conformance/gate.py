@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-TESTERS = ("scim2-tester", "scim-sanity")
+TESTERS = ("scim2-tester", "scim-sanity", "schemathesis")
 FAILING_LINE = re.compile(r"^  (?:ERROR|CRITICAL|FAIL)\s+(.+?): ")
 EXPLAINED_ROW = re.compile(r"^\| *([\w-]+) *\| *`([^`]+)` *\|", re.M)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make conformance`: the public SCIM testers, scim2-tester and scim-sanity, against this server as it runs in
-# production (gunicorn via `scim-server serve`), on a fresh SQLite database in a temporary directory, on a free
-# 127.0.0.1 port. Prints each tester's findings and totals.
+# `make conformance`: the public SCIM testers, scim2-tester and scim-sanity, and schemathesis driven by the server's
+# own /openapi.json, against this server as it runs in production (gunicorn via `scim-server serve`), on a fresh
+# SQLite database in a temporary directory, on a free 127.0.0.1 port. Prints each tester's findings and totals.
 # Each tester is installed from PyPI, at the version pinned below, into a virtualenv of its own under
 # $SCIM_CONFORMANCE_CACHE (default .cache/conformance, git-ignored): they stay out of the project's environment and
 # out of each other's, and PyPI is needed only the first time. Failures that are tester bugs are explained in
@@ -13,6 +13,7 @@ HERE=bench/conformance
 CACHE=${SCIM_CONFORMANCE_CACHE:-.cache/conformance}
 SCIM2_TESTER=${SCIM2_TESTER_VERSION:-0.5.2}
 SCIM_SANITY=${SCIM_SANITY_VERSION:-0.7.4}
+SCHEMATHESIS=${SCHEMATHESIS_VERSION:-4.32.5}
 
 # tester_venv NAME REQUIREMENT: the virtualenv's path, created and installed once per name and requirement.
 tester_venv() {
@@ -33,6 +34,7 @@ tester_venv() {
 
 scim2_tester_venv=$(tester_venv scim2-tester "scim2-tester[httpx2]==$SCIM2_TESTER") || exit 1
 scim_sanity_venv=$(tester_venv scim-sanity "scim-sanity==$SCIM_SANITY") || exit 1
+schemathesis_venv=$(tester_venv schemathesis "schemathesis==$SCHEMATHESIS") || exit 1
 
 work=$(mktemp -d)
 server_pid=
@@ -52,6 +54,8 @@ base="http://127.0.0.1:$port/scim/v2"
 "$BIN/scim-server" tenant create conformance >/dev/null || exit 1
 token=$("$BIN/scim-server" token create --tenant conformance --label conformance 2>/dev/null | tail -n 1)
 [ -n "$token" ] || { echo "could not create a token" >&2; exit 1; }
+admin_key=$("$BIN/scim-server" admin-key create --label conformance 2>/dev/null | tail -n 1)
+[ -n "$admin_key" ] || { echo "could not create an admin key" >&2; exit 1; }
 
 # `serve` execs gunicorn, so $! is gunicorn's master: stopping it stops its workers.
 "$BIN/scim-server" serve --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
@@ -71,6 +75,10 @@ echo "== scim2-tester $SCIM2_TESTER against $base"
 "$scim2_tester_venv/bin/python" "$HERE/run_scim2_tester.py" "$base" "$token" | tee "$work/scim2-tester.out"
 echo "== scim-sanity $SCIM_SANITY (strict) against $base"
 "$scim_sanity_venv/bin/python" "$HERE/run_scim_sanity.py" "$base" "$token" | tee "$work/scim-sanity.out"
+
+echo "== schemathesis $SCHEMATHESIS (no 5xx, responses match /openapi.json) against http://127.0.0.1:$port"
+"$schemathesis_venv/bin/python" "$HERE/run_schemathesis.py" "http://127.0.0.1:$port" "$token" "$admin_key" "$work" \
+  | tee "$work/schemathesis.out"
 
 echo "== conformance totals"
 "$BIN/python" "$HERE/gate.py" "$work" docs/conformance.md

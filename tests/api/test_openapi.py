@@ -61,7 +61,8 @@ def test_every_scim_and_admin_route_is_documented(app: Flask, document: dict[str
 
 
 def test_the_user_schema_comes_from_the_attribute_definitions(document: dict[str, Any]) -> None:
-    user = document["components"]["schemas"]["UserInput"]["properties"]
+    assert document["components"]["schemas"]["UserInput"]["required"] == ["userName"]
+    user = document["components"]["schemas"]["UserAttributes"]["properties"]
     assert user["emails"]["items"]["properties"]["primary"] == {"type": "boolean", "description": user["emails"][
         "items"]["properties"]["primary"]["description"]}
     assert user["password"]["writeOnly"] is True and user["id"]["readOnly"] is True
