@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scim.errors import Conflict, NotFound
+from scim.errors import Conflict, InvalidValue, NotFound
 from storage.models import Tenant
+
+# A name goes into URLs (/admin/v1/tenants/<name>/events) and shell commands as it is: lowercase letters, digits,
+# ".", "_" and "-", starting with a letter or digit, at most 63 characters (a DNS label's length).
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+NAME_RULE = ("1 to 63 characters: lowercase letters, digits, '.', '_' and '-', "
+             "starting with a letter or digit")
 
 
 def create(session: Session, name: str) -> Tenant:
-    """Create a tenant; its name must be new."""
+    """Create a tenant; its name must match NAME_PATTERN and be new."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise InvalidValue(f"{name!r} is not a tenant name: a tenant name has {NAME_RULE}.")
     tenant = Tenant(name=name)
     try:
         with session.begin_nested():

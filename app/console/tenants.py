@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from app import database
@@ -12,12 +12,14 @@ from app.console.activity import recent_failures
 from app.console.blueprint import bp
 from app.console.pages import FormError
 from app.http import base_url
-from scim.errors import Conflict, NotFound
+from scim.errors import Conflict, InvalidValue, NotFound
 from storage import admins, tenants, tokens
 from storage.models import Tenant, Token, utcnow
 
-TENANT_NAME_MAX = 100
 TOKEN_LABEL_MAX = 200
+# The session key holding a new token's secret from the form's post to the page that shows it once. The session is
+# a signed cookie: the secret travels to the same browser that is shown it, and the page's answer drops it.
+NEW_TOKEN = "new_token"
 TOKEN_DAYS_MAX = 3650
 
 
@@ -32,12 +34,10 @@ def create_tenant() -> Response | tuple[str, int]:
     """Create a tenant and go to its connection page."""
     name = request.form.get("name", "").strip()
     try:
-        if not 0 < len(name) <= TENANT_NAME_MAX:
-            raise FormError(f"A tenant name has 1 to {TENANT_NAME_MAX} characters.")
         tenant = tenants.create(database.get_session(), name)
-    except (FormError, Conflict) as error:
+    except (InvalidValue, Conflict) as error:
         page = render_template("console/tenants.html", summaries=admins.tenant_summaries(database.get_session()),
-                               error=str(error), name=name)
+                               error=error.detail, name=name)
         return page, 400
     database.commit()
     flash(f"Tenant {tenant.name} created. Create a token for its IdP below.")
@@ -46,22 +46,29 @@ def create_tenant() -> Response | tuple[str, int]:
 
 @bp.get("/tenants/<int:tenant_id>")
 def connection(tenant_id: int) -> str:
-    """The IdP settings, the tokens and the last failed requests of a tenant."""
-    return _connection_page(admins.get_tenant(database.get_session(), tenant_id))
+    """The IdP settings, the tokens and the last failed requests of a tenant; after a token was created, its secret,
+    once (the session gives it up as the page is built, so a reload no longer shows it)."""
+    tenant = admins.get_tenant(database.get_session(), tenant_id)
+    new = session.pop(NEW_TOKEN, None)
+    if new and new["tenant_id"] == tenant.id:
+        return _connection_page(tenant, new_token=_token_of(tenant, new["id"]), new_secret=new["secret"])
+    return _connection_page(tenant)
 
 
 @bp.post("/tenants/<int:tenant_id>/tokens")
-def create_token(tenant_id: int) -> tuple[str, int]:
-    """Issue a token and show its secret on this response only (pages are never cached)."""
-    session = database.get_session()
-    tenant = admins.get_tenant(session, tenant_id)
+def create_token(tenant_id: int) -> Response | tuple[str, int]:
+    """Issue a token and redirect to the connection page, which shows its secret once: reloading that page
+    issues nothing."""
+    db_session = database.get_session()
+    tenant = admins.get_tenant(db_session, tenant_id)
     try:
         label, days = _token_form()
     except FormError as error:
         return _connection_page(tenant, token_error=str(error)), 400
-    token, secret = tokens.issue(session, tenant, label=label, expires_days=days)
+    token, secret = tokens.issue(db_session, tenant, label=label, expires_days=days)
     database.commit()
-    return _connection_page(tenant, new_token=token, new_secret=secret), 201
+    session[NEW_TOKEN] = {"tenant_id": tenant.id, "id": token.id, "secret": secret}
+    return redirect(url_for("console.connection", tenant_id=tenant.id), code=303)
 
 
 @bp.get("/tenants/<int:tenant_id>/tokens/<token_id>/revoke")
@@ -74,9 +81,9 @@ def confirm_revoke(tenant_id: int, token_id: str) -> str:
 @bp.post("/tenants/<int:tenant_id>/tokens/<token_id>/revoke")
 def revoke_token(tenant_id: int, token_id: str) -> Response:
     """Revoke the token: its next request is refused."""
-    session = database.get_session()
-    tenant = admins.get_tenant(session, tenant_id)
-    token = tokens.revoke(session, _token_of(tenant, token_id).id)
+    db_session = database.get_session()
+    tenant = admins.get_tenant(db_session, tenant_id)
+    token = tokens.revoke(db_session, _token_of(tenant, token_id).id)
     database.commit()
     flash(f"Token {token.prefix}… revoked.")
     return redirect(url_for("console.connection", tenant_id=tenant.id))

@@ -49,10 +49,10 @@ def test_an_uncommitted_write_is_lost_and_its_event_with_it(app: Flask) -> None:
 
 def test_the_console_session_writes_from_its_first_statement_and_commits(app: Flask) -> None:
     with app.test_request_context("/admin/tenants", method="POST"):
-        tenants.create(database.get_session(writing=True), "from the console")
+        tenants.create(database.get_session(writing=True), "from-the-console")
         database.commit()
     with app.test_request_context("/"):
-        assert database.get_session().scalars(select(Tenant.name)).all() == ["from the console"]
+        assert database.get_session().scalars(select(Tenant.name)).all() == ["from-the-console"]
 
 
 def test_the_connection_is_kept_for_the_next_request_with_nothing_of_the_last_one(app: Flask) -> None:
