@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+# Alembic logs its set-up and each step at INFO, on every command and worker boot that checks the revision; they show
+# only when a logging configuration gives the "alembic" logger a level of its own.
+if logging.getLogger("alembic").level == logging.NOTSET:
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _config() -> Config:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask.testing import FlaskClient
 from sqlalchemy import inspect, select, text
 
@@ -59,3 +62,12 @@ def test_the_request_id_migration_downgrades_and_upgrades_keeping_the_events(db_
             assert connection.execute(select(Event.path, Event.request_id)).all() == [("/scim/v2/Users/x", None)]
     finally:
         engine.dispose()
+
+
+def test_the_revisions_form_the_one_documented_line() -> None:
+    """Deployed databases store these ids: the order env.py documents is the order Alembic applies, with one head."""
+    script = ScriptDirectory.from_config(revisions._config())
+    assert script.get_heads() == [revisions.head()]
+    line = [revision.revision for revision in reversed(list(script.walk_revisions()))]
+    assert line == ["0001", "0004", "0003", "0005", "0006", "0007"]
+    assert " → ".join(line) in (Path(revisions.__file__).parent / "migrations" / "env.py").read_text()

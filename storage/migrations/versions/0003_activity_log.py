@@ -1,8 +1,7 @@
 """activity log: events (the log and change feed) and admin API keys
 
 Revision ID: 0003
-Revises: 0002 (TEMPORARILY 0004: 0002 is not written yet and 0004 sits on 0001; one head keeps everyone's tests
-running. When 0002 lands: this file revises 0002 and 0004 revises 0003.)
+Revises: 0004 (the order is 0001 → 0004 → 0003 → 0005: see storage/migrations/env.py)
 Create Date: 2026-11-23 11:00:00
 """
 import sqlalchemy as sa

@@ -1,9 +1,7 @@
 """admin accounts: console sign-in, sessions and sign-in failures
 
 Revision ID: 0004
-Revises: 0001 for now. 0002 is not written yet and 0003 (activity log) was chained onto this revision to keep one
-head: 0001 → 0004 → 0003 → 0005. Once 0002 lands the intended order is 0001 → 0002 → 0003 → 0004 (this file's
-down_revision becomes '0003') → 0005.
+Revises: 0001 (the order is 0001 → 0004 → 0003 → 0005: see storage/migrations/env.py)
 Create Date: 2026-11-23 10:00:00
 """
 import sqlalchemy as sa

@@ -1,7 +1,7 @@
 """tenant extension schemas: tenant_schemas, and tenants.schemas_version for the workers' registry caches
 
 Revision ID: 0005
-Revises: 0003 (the head when this was written: 0001 → 0004 → 0003; chain onto whichever revision is the head)
+Revises: 0003 (the order is 0001 → 0004 → 0003 → 0005: see storage/migrations/env.py)
 Create Date: 2026-11-23 12:00:00
 """
 import sqlalchemy as sa
