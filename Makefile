@@ -3,31 +3,42 @@ PYTHON ?= python3
 VENV ?= .venv
 BIND ?= 127.0.0.1:8000
 BIN := $(VENV)/bin
+# Serving needs the package alone; the dev extra (tests, linters, the browser driver) comes with `make test`.
+# setuptools notes on every editable install that folders named like the package shadow it: that is the point here.
+PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q --disable-pip-version-check
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .PHONY: run test browser lint bench conformance clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+
+$(RUN_STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(PIP_INSTALL) -e .
+	touch $(RUN_STAMP)
 
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $(STAMP)
 
-## run: install, migrate the SQLite database, create tenant "default" (token printed once), serve on $(BIND), the
-## log as text for a terminal (SCIM_LOG_FORMAT; JSON elsewhere)
+## run: install what serving needs, migrate the SQLite database, create tenant "default" (token printed once),
+## serve on $(BIND), the log as text for a terminal (SCIM_LOG_FORMAT; JSON elsewhere)
 run: export SCIM_LOG_FORMAT ?= text
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/scim-server quickstart --base-url http://$(BIND)
 	$(BIN)/scim-server serve --bind $(BIND)
 
-## browser: Debian's Chromium for the console's browser tests when missing (without apt or root they skip, with the
-## reason; under CI=true they fail instead)
+## browser: Debian's Chromium for the console's browser tests, and curl and jq for the README's walkthrough test,
+## when missing (without apt or root those tests skip, with the reason; under CI=true they fail instead)
 browser:
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } || \
 	  echo "Chromium could not be installed: the console's browser tests will skip"
+	@{ command -v curl && command -v jq; } >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends curl jq; } || \
+	  echo "curl and jq could not be installed: the README's walkthrough test will skip"
 
 ## test: ruff, the layer contracts of setup.cfg (lint-imports), the whole suite (PostgreSQL too when
 ## SCIM_TEST_POSTGRES_URL is set)
