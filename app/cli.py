@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
-from flask.cli import FlaskGroup
+from flask import current_app
+from flask.cli import AppGroup, ScriptInfo
 
 from app import create_app, database
 from app.cli_events import admin_key_group, events_command, prune_events
-from app.cli_helpers import transaction, when
+from app.cli_helpers import check_database, transaction, when
 from app.cli_schemas import schema_group
 from app.console.cli import admin_group
 from storage import revisions, tenants, tokens
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+class ServerGroup(AppGroup):
+    """A command group whose commands run in this server's app, so Flask's own options (--app, --debug,
+    --env-file) have nothing to choose and are not offered."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        extra.setdefault("obj", ScriptInfo(create_app=create_app, set_debug_flag=False))
+        return super().make_context(info_name, args, parent, **extra)
+
+
+@click.group(cls=ServerGroup)
+@click.version_option(package_name="scim-server", prog_name="scim-server", message="%(prog)s %(version)s")
 def cli() -> None:
     """Run and administer the SCIM 2.0 provisioning server."""
 
@@ -24,6 +37,7 @@ def cli() -> None:
 @cli.command("init-db")
 def init_db() -> None:
     """Create or upgrade the database schema to the newest revision."""
+    check_database(migrated=False)
     revisions.upgrade(database.engine())
     click.echo(f"database at revision {revisions.current(database.engine())}")
 
@@ -46,8 +60,10 @@ def tenant_create(name: str) -> None:
 def tenant_list() -> None:
     """List tenants."""
     with transaction() as session:
-        for tenant in tenants.list_all(session):
-            click.echo(f"{tenant.id}\t{tenant.name}\t{tenant.created_at:%Y-%m-%d %H:%M}")
+        rows = tenants.list_all(session)
+    click.echo("id\tname\tcreated")
+    for tenant in rows:
+        click.echo(f"{tenant.id}\t{tenant.name}\t{when(tenant.created_at)}")
 
 
 @cli.group("token")
@@ -94,9 +110,11 @@ def token_revoke(token_id: str) -> None:
 
 @cli.command("quickstart")
 @click.option("--tenant", "tenant_name", default="default", show_default=True)
-@click.option("--base-url", default="http://127.0.0.1:8000", show_default=True, help="Where the server is reached.")
-def quickstart(tenant_name: str, base_url: str) -> None:
+@click.option("--base-url", help="Where the server is reached (default: SCIM_PUBLIC_BASE_URL, else the address "
+                                 "`serve` listens on: SCIM_BIND or 127.0.0.1:8000).")
+def quickstart(tenant_name: str, base_url: str | None) -> None:
     """Migrate, create the tenant and its first token if needed, and print the settings to paste into Okta."""
+    check_database(migrated=False)
     revisions.upgrade(database.engine())
     with transaction() as session:
         tenant = tenants.find_by_name(session, tenant_name)
@@ -104,7 +122,7 @@ def quickstart(tenant_name: str, base_url: str) -> None:
         if tenant is None:
             tenant = tenants.create(session, tenant_name)
             _token, secret = tokens.issue(session, tenant, label="quickstart")
-    scim_url = base_url.rstrip("/") + "/scim/v2"
+    scim_url = (base_url or _served_url()).rstrip("/") + "/scim/v2"
     click.echo(f"""
 SCIM server ready — tenant "{tenant_name}"
 
@@ -119,6 +137,19 @@ Okta (Applications → your SCIM app → Provisioning → Integration):
     else:
         click.echo(f"  Bearer token: created earlier and not shown again. Create another with:\n"
                    f"    .venv/bin/scim-server token create --tenant {tenant_name} --label okta\n")
+
+
+def _served_url() -> str:
+    """The URL the server is reached at: the configured public one, else the address `serve` binds."""
+    public = current_app.config.get("PUBLIC_BASE_URL")
+    if public:
+        return public
+    from app import gunicorn_config  # what `serve` binds to; imported only here, as serving reads it
+
+    host, _, port = gunicorn_config.bind.rpartition(":")
+    if host in ("0.0.0.0", "[::]", ""):  # every interface: this machine answers on its loopback address too
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
 
 
 @cli.command("serve")

@@ -16,6 +16,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app.cli_helpers import transaction, when
+from scim import changes
 from storage import admin_keys, auth_failures, events, tenants
 from storage.models import Event, utcnow
 
@@ -47,7 +48,8 @@ class Since(click.ParamType):
 @with_appcontext
 @click.option("--tenant", "tenant_name", help="Only this tenant's events.")
 @click.option("--since", type=Since(), help="Only events since then: ISO 8601, or an age like 1h or 2d.")
-@click.option("--kind", help="Only this kind, e.g. user.deactivated or request.rejected.")
+@click.option("--kind", type=click.Choice(changes.KINDS), metavar="KIND",
+              help="Only this kind, e.g. user.deactivated or request.rejected.")
 @click.option("--follow", is_flag=True, help="Keep printing new events until interrupted (Ctrl-C).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, as the admin API's feed.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="The newest N events.")

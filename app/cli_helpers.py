@@ -1,4 +1,5 @@
-"""What every `scim-server` subcommand module shares: a storage transaction per command and the time column."""
+"""What every `scim-server` subcommand module shares: a storage transaction per command, the check that the database
+can be used, and the time column."""
 
 from __future__ import annotations
 
@@ -7,19 +8,42 @@ from contextlib import contextmanager
 
 import click
 from flask import current_app
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app import database
 from scim.errors import ScimError
+from storage import revisions
 
 
 @contextmanager
 def transaction() -> Iterator[Session]:
-    """A session committed when the command succeeds; storage errors become clean CLI errors."""
+    """A session committed when the command succeeds; storage errors, and a database that cannot be reached or is
+    not migrated, become one-line CLI errors."""
     try:
         with current_app.extensions["scim.sessionmaker"].begin() as session:
             yield session
     except ScimError as error:
         raise click.ClickException(error.detail) from error
+    except DBAPIError:
+        check_database()  # names the cause when it is one of those two
+        raise
+
+
+def check_database(*, migrated: bool = True) -> None:
+    """Fail with one line and the fix when the database cannot be reached or, with `migrated`, is not at the code's
+    revision."""
+    engine = database.engine()
+    try:
+        current = revisions.is_current(engine)
+    except DBAPIError as error:
+        reason = " ".join(str(error.orig or error).split())  # drivers' messages span lines
+        url = engine.url.render_as_string(hide_password=True)
+        raise click.ClickException(f"cannot reach the database at {url}: {reason}") from error
+    if migrated and not current:
+        raise click.ClickException(
+            "the database is not migrated to the current revision: run `scim-server init-db`"
+        )
 
 
 def when(value: object) -> str:

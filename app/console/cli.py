@@ -7,7 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from app.cli_helpers import transaction
+from app.cli_helpers import transaction, when
 from app.console.security import EMAIL_MAX, hash_password
 from storage import admins
 
@@ -50,9 +50,11 @@ def admin_set_password(email: str, password_stdin: bool) -> None:
 def admin_list() -> None:
     """List admins and when they last signed in."""
     with transaction() as session:
-        for admin in admins.list_all(session):
-            last = f"{admin.last_sign_in_at:%Y-%m-%d %H:%M}" if admin.last_sign_in_at else "never"
-            click.echo(f"{admin.email}\tcreated {admin.created_at:%Y-%m-%d %H:%M}\tlast sign-in {last}")
+        rows = admins.list_all(session)
+    click.echo("email\tcreated\tlast sign-in")
+    for admin in rows:
+        last = when(admin.last_sign_in_at) if admin.last_sign_in_at else "never"
+        click.echo(f"{admin.email}\t{when(admin.created_at)}\t{last}")
 
 
 def _read_password(from_stdin: bool) -> str:
