@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.console import activity, directory, pages, sign_in, tenants  # noqa: F401 (they add routes to bp)
+from app.console import activity, directory, home, pages, sign_in, tenants  # noqa: F401 (they add routes to bp)
 from app.console.blueprint import bp
 from app.console.security import ConsoleSessionInterface
 
 
 def init_app(app: Flask) -> None:
-    """Register the console: its blueprint and a session cookie that turns Secure over TLS."""
+    """Register the console: its blueprint, a session cookie that turns Secure over TLS, and the front door at `/`
+    that points to it and to the SCIM API."""
     app.session_interface = ConsoleSessionInterface()
     app.register_blueprint(bp)
+    app.register_blueprint(home.bp)

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from storage import tenants, tokens
+from storage.db import make_engine, make_sessionmaker
 from tests.conftest import IN_CI
 from tests.live import REPO, call, live_server
 
@@ -172,3 +174,48 @@ def test_the_console_works_without_javascript(browser: Any, server: str) -> None
     page.click("text=Revoke…")
     page.click("button:has-text('Revoke token')")
     page.wait_for_selector("text=revoked.")
+
+
+def _fits(page: Any, name: str) -> None:
+    """Every table, its last column and each opened diff stay inside their frame: nothing is clipped."""
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    clipped = page.evaluate("""() => [...document.querySelectorAll('.table-wrap')].flatMap(frame => {
+        const edge = frame.getBoundingClientRect().right + 1;
+        const cut = [...frame.querySelectorAll('td:last-child, pre')]
+            .filter(e => e.getBoundingClientRect().right > edge);
+        return frame.scrollWidth > frame.clientWidth || cut.length ? [frame.innerText.slice(0, 80)] : [];
+    })""")
+    assert clipped == [], f"{name} clips at {page.viewport_size['width']} px: {clipped}"
+    _shoot(page, name)
+
+
+def test_the_activity_log_holds_long_values_at_both_widths(browser: Any, server: str, db_url: str) -> None:
+    tenant = "t" * 63
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine).begin() as session:
+        _token, secret = tokens.issue(session, tenants.create(session, tenant), label="long values")
+    engine.dispose()
+    port = int(server.rsplit(":", 1)[1])
+    name = "a" * 120 + "@example.com"
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "displayName": "D" * 150,
+            "title": "T" * 150, "active": True}
+    status, _headers, user = call(port, "POST", "/scim/v2/Users", secret, body)
+    assert status == 201, user
+    assert call(port, "POST", "/scim/v2/Users", secret, body)[0] == 409  # a detail naming the long userName
+    patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+             "Operations": [{"op": "replace", "value": {"displayName": "E" * 150, "title": "U" * 150}}]}
+    assert call(port, "PATCH", f"/scim/v2/Users/{user['id']}", secret, patch)[0] == 200
+    assert call(port, "PATCH", f"/scim/v2/Users/{'0' * 200}", secret, patch)[0] == 404  # a long path
+
+    page = _new_page(browser, viewport=WIDE)
+    _sign_in(page, server)
+    narrow = _new_page(browser, viewport=NARROW, storage_state=page.context.storage_state())
+    for view in (page, narrow):
+        view.goto(f"{server}/admin/activity")
+        view.wait_for_selector("tr.failed")
+        _fits(view, "activity-long-values")
+        view.goto(f"{server}/admin/")
+        _fits(view, "tenants-long-values")
+        view.click(f"tbody >> text={tenant}")
+        view.wait_for_selector("text=Connect your identity provider")
+        _fits(view, "connection-long-values")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import pytest
@@ -15,7 +17,8 @@ from storage.db import make_sessionmaker
 from storage.events import Origin
 
 PEOPLE = [
-    {"userName": "ann@acme.test", "displayName": "Ann Archer", "emails": [{"value": "ann@mail.test", "primary": True}]},
+    {"userName": "ann@acme.test", "displayName": "Ann Archer", "emails": [{"value": "ann@mail.test", "primary": True}],
+     "title": "Site reliability lead", "locale": "fr-CA"},
     {"userName": "bob@acme.test", "name": {"givenName": "Bob", "familyName": "Baker"}, "active": False},
     {"userName": "cy@acme.test", "displayName": "Cy Cooper", "emails": [{"value": "cyrus@other.test"}]},
 ]
@@ -89,8 +92,18 @@ def test_the_user_page_shows_attributes_and_groups(console: FlaskClient, directo
     response = console.get(f"/admin/tenants/{directory['tenant']}/users/{directory['users'][0]}")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    for text in ("ann@acme.test", "Ann Archer", "ann@mail.test", ">primary</span>", ">Staff</a>", "Recent events"):
+    for text in ("ann@acme.test", "Ann Archer", "ann@mail.test", ">primary</span>", ">Staff</a>", "Recent events",
+                 "<dt>title</dt><dd>Site reliability lead</dd>", "<dt>locale</dt><dd>fr-CA</dd>"):
         assert text in page, text
+
+
+@pytest.mark.parametrize("listing", ["users", "groups"])
+def test_the_search_help_gives_a_filter_that_works_there(console: FlaskClient, directory: dict, listing: str) -> None:
+    url = f"/admin/tenants/{directory['tenant']}/{listing}"
+    page = console.get(url).get_data(as_text=True)
+    example = html.unescape(re.search(r'<code class="example">(.+?)</code>', page)[1])
+    response = console.get(url, query_string={"q": example})
+    assert response.status_code == 200 and "Invalid filter" not in response.get_data(as_text=True), example
 
 
 def test_the_groups_page_and_its_search(console: FlaskClient, directory: dict) -> None:

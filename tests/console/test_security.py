@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -226,3 +227,20 @@ def test_the_stylesheet_is_served_without_sign_in(client: FlaskClient) -> None:
     response = client.get("/admin/static/console.css")
     assert response.status_code == 200 and response.mimetype == "text/css"
     response.close()
+
+
+def test_every_page_links_the_favicon_it_serves(client: FlaskClient) -> None:
+    page = client.get("/admin/sign-in").get_data(as_text=True)
+    href = re.search(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)">', page)[1]
+    response = client.get(href)
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert response.get_data(as_text=True).startswith("<svg")
+    response.close()
+
+
+def test_the_bare_host_names_the_scim_base_url_and_the_console(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200 and response.is_json
+    assert response.json == {"service": "scim-server", "scim_base_url": "http://localhost/scim/v2",
+                             "console": "http://localhost/admin/"}
+    assert "If you entered the URL manually" not in response.get_data(as_text=True)
