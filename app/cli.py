@@ -10,7 +10,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, ScriptInfo
 
-from app import create_app, database
+from app import config, create_app, database
 from app.cli_events import admin_key_group, events_command, prune_events
 from app.cli_helpers import check_database, transaction, when
 from app.cli_schemas import schema_group
@@ -144,9 +144,7 @@ def _served_url() -> str:
     public = current_app.config.get("PUBLIC_BASE_URL")
     if public:
         return public
-    from app import gunicorn_config  # what `serve` binds to; imported only here, as serving reads it
-
-    host, _, port = gunicorn_config.bind.rpartition(":")
+    host, _, port = config.served_bind().rpartition(":")
     if host in ("0.0.0.0", "[::]", ""):  # every interface: this machine answers on its loopback address too
         host = "127.0.0.1"
     return f"http://{host}:{port}"

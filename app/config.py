@@ -81,3 +81,8 @@ def persistent_secret_key(instance_path: str) -> str:
             os.unlink(temporary)
     with open(path) as file:
         return file.read().strip()
+
+
+def served_bind() -> str:
+    """HOST:PORT that `scim-server serve` listens on: SCIM_BIND, or the loopback port 8000."""
+    return os.environ.get("SCIM_BIND", "127.0.0.1:8000")

@@ -2,9 +2,9 @@
 
 import os
 
-from app import gunicorn_hooks
+from app import config, gunicorn_hooks
 
-bind = os.environ.get("SCIM_BIND", "127.0.0.1:8000")
+bind = config.served_bind()
 workers = int(os.environ.get("SCIM_WORKERS", "2"))
 # Threads that read requests in an event loop and serve only complete ones (app/gunicorn_worker.py): slow clients
 # hold a socket each, never a thread.

@@ -134,7 +134,7 @@ def test_real_scim_responses_match_the_document(client: FlaskClient, auth: dict[
 def test_the_admin_feed_and_health_match_the_document(app: Flask, client: FlaskClient, auth: dict[str, str],
                                                       document: dict[str, Any]) -> None:
     client.post("/scim/v2/Users", json=USER, headers=auth)
-    client.get("/scim/v2/Users", headers={"Authorization": "Bearer nope"})
+    client.get("/scim/v2/Users/missing", headers=auth)  # a rejected request: an event too
     with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
         key = admin_keys.issue(session, "tests")[1]
     admin = {"Authorization": f"Bearer {key}"}
