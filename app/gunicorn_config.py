@@ -2,9 +2,10 @@
 
 import os
 
-from app import config, gunicorn_hooks
+from app import gunicorn_hooks
+from app.config import served_bind  # a name, not the module: gunicorn reads `config` here as its own setting
 
-bind = config.served_bind()
+bind = served_bind()
 workers = int(os.environ.get("SCIM_WORKERS", "2"))
 # Threads that read requests in an event loop and serve only complete ones (app/gunicorn_worker.py): slow clients
 # hold a socket each, never a thread.
