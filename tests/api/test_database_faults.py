@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import secrets
 import shutil
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +28,7 @@ from storage import revisions
 from storage.db import make_engine
 from tests.api.test_foundation import assert_scim_error
 from tests.conftest import POSTGRES_URL, make_token
-from tests.live import REPO, call, free_port, live_server
+from tests.live import call, free_port, live_server, served
 from tests.storage.test_prepared import terminate
 
 USERS = "/scim/v2/Users"
@@ -211,33 +208,10 @@ def get(port: int, path: str, token: str | None = None) -> tuple[int, dict[str, 
 
 @contextmanager
 def serve(db_url: str, log: Path, **settings: str) -> Iterator[int]:
-    """`scim-server serve` with two workers on 127.0.0.1; yields its port once /healthz answers, stops it by PID."""
-    port = free_port()
-    env = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_ACCESS_LOG": "", "SCIM_LOG_LEVEL": "WARNING",
-           "SCIM_SECRET_KEY": secrets.token_hex(16), **{f"SCIM_{name}": value for name, value in settings.items()}}
-    command = [str(Path(sys.executable).parent / "scim-server"), "serve", "--bind", f"127.0.0.1:{port}",
-               "--workers", "2"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"the server exited with {process.returncode}:\n{log.read_text()}"
-            try:
-                if get(port, "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"no /healthz within 60 s:\n{log.read_text()}"
-            time.sleep(0.2)
+    """`scim-server serve` (tests.live.served) with the SCIM_<name> settings given; yields its port once /healthz
+    answers, stops it by PID."""
+    with served(db_url, log, **{f"SCIM_{name}": value for name, value in settings.items()}) as (_process, port):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @contextmanager

@@ -14,15 +14,14 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scim.schemas import BULK_REQUEST_URN as BULK_URN
+from scim.schemas import ENTERPRISE_USER_URN as ENTERPRISE
+from scim.schemas import GROUP_URN, USER_URN
+from scim.schemas import PATCH_OP_URN as PATCH_URN
+from scim.schemas import SEARCH_REQUEST_URN as SEARCH_URN
 from tests.api.test_tenant_schemas import add_schema, headers
 from tests.conftest import make_token
 
-USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-BULK_URN = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
 FUZZ = "urn:example:scim:schemas:fuzz:2.0:User"
 FUZZ_SCHEMA: dict[str, Any] = {

@@ -14,16 +14,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from scim.schemas import BULK_REQUEST_URN as BULK_URN
+from scim.schemas import GROUP_URN, USER_URN
+from scim.schemas import PATCH_OP_URN as PATCH_URN
+from scim.schemas import SEARCH_REQUEST_URN as SEARCH_URN
 from tests.api.test_foundation import assert_scim_error
 from tests.api.test_tenant_schemas import add_schema, headers
 from tests.conftest import make_token
 from tests.live import live_server
 
-USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-BULK_URN = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 TYPED = "urn:example:scim:schemas:typed:2.0:User"
 TYPED_SCHEMA: dict[str, Any] = {
     "id": TYPED,

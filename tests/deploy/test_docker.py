@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.databases import postgres_database
 from tests.conftest import IN_CI, POSTGRES_URL
 from tests.deploy import dockerfile
 from tests.live import call, free_port
@@ -155,17 +155,8 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         if IN_CI:
             pytest.fail("PostgreSQL is mandatory under CI=true: set SCIM_TEST_POSTGRES_URL", pytrace=False)
         pytest.skip("PostgreSQL not configured: set SCIM_TEST_POSTGRES_URL")
-    server = make_url(POSTGRES_URL)
-    name = f"scim_image_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(POSTGRES_URL) as url:
+        yield url
 
 
 @contextlib.contextmanager
