@@ -157,7 +157,7 @@ def _served_url() -> str:
 def serve(bind: str | None, workers: int | None) -> None:
     """Serve with gunicorn and the project's gunicorn configuration (refuses a database at another revision; starts
     without one it cannot reach, and /readyz says so)."""
-    refusal = database.start_up_refusal()
+    refusal = revisions.start_up_refusal(database.engine())
     if refusal:
         raise click.ClickException(refusal)
     argv = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config"]

@@ -7,18 +7,12 @@ so nothing acknowledged is lost. What a request leaves uncommitted is rolled bac
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, current_app, g
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from storage import connections, revisions
+from storage import connections
 from storage.db import Readers, begin_read, begin_write, make_engine, make_sessionmaker
-from storage.faults import unavailable
-
-log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -32,23 +26,6 @@ def init_app(app: Flask) -> None:
 
 def engine() -> Engine:
     return current_app.extensions["scim.engine"]
-
-
-def start_up_refusal() -> str | None:
-    """Why the server must not start: a database it reaches at another revision than the code's. A database it
-    cannot reach is no reason: the server starts, /readyz says why it is not ready, SCIM requests get 503 with
-    Retry-After, and it serves as soon as the database answers."""
-    try:
-        current = revisions.current(engine())
-    except SQLAlchemyError as error:
-        if not unavailable(error):
-            raise
-        log.warning("starting without the database, which cannot be reached: %s", getattr(error, "orig", error))
-        return None
-    if current == revisions.head():
-        return None
-    return (f"SCIM server: the database at {engine().url.render_as_string(hide_password=True)} is at revision "
-            f"{current}, the code needs {revisions.head()}. Run `scim-server init-db` first.")
 
 
 def connection() -> Connection:

@@ -9,6 +9,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.faults import unavailable
+
+log = logging.getLogger(__name__)
 
 # Alembic logs its set-up and each step at INFO, on every command and worker boot that checks the revision; they show
 # only when a logging configuration gives the "alembic" logger a level of its own.
@@ -35,6 +40,23 @@ def current(engine: Engine) -> str | None:
 
 def is_current(engine: Engine) -> bool:
     return current(engine) == head()
+
+
+def start_up_refusal(engine: Engine) -> str | None:
+    """Why a server must not start on `engine`'s database: it is at another revision than the code's. A database
+    that cannot be reached is no reason: the server starts, /readyz says why it is not ready, SCIM requests get 503
+    with Retry-After, and it serves as soon as the database answers."""
+    try:
+        revision = current(engine)
+    except SQLAlchemyError as error:
+        if not unavailable(error):
+            raise
+        log.warning("starting without the database, which cannot be reached: %s", getattr(error, "orig", error))
+        return None
+    if revision == head():
+        return None
+    return (f"SCIM server: the database at {engine.url.render_as_string(hide_password=True)} is at revision "
+            f"{revision}, the code needs {head()}. Run `scim-server init-db` first.")
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
