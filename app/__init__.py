@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import logs, request_ids
-from scim.errors import PayloadTooLarge
+from app.http import check_body_size
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -56,6 +56,4 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _limit_body() -> None:
     """Refuse an announced oversized body before any work (werkzeug only checks when the body is read)."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if limit and (request.content_length or 0) > limit:
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    check_body_size(request.content_length)

@@ -54,9 +54,15 @@ def _body() -> bytes:
     if limit and request.content_length is None:
         request.max_content_length = limit + 1
     data = request.get_data(cache=True)
-    if limit and len(data) > limit:
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    check_body_size(len(data))
     return data
+
+
+def check_body_size(length: int | None) -> None:
+    """413 for a body of `length` bytes over MAX_CONTENT_LENGTH."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit and (length or 0) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
 
 
 def _depth(text: str) -> int:

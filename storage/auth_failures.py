@@ -30,9 +30,8 @@ _ADD = {name: _add_statement(name) for name in ("postgresql", "sqlite")}
 
 def add(connection: Connection, client_ip: str, minute: datetime, failures: int) -> int:
     """Add `failures` to the address's count for `minute` (the address cut to the column's length) and commit; the
-    count now. `connection` is a request's
-    reading Connection (storage.connections): on PostgreSQL the statement commits as it runs; on SQLite it is a
-    short writing transaction of its own."""
+    count now. `connection` is a request's reading Connection (storage.connections): on PostgreSQL the statement
+    commits as it runs; on SQLite it is a short writing transaction of its own."""
     params = {"client_ip": client_ip[:_ADDRESS_LENGTH], "minute": minute, "failures": failures}
     statement = _ADD[connection.dialect.name]
     if autocommits(connection):

@@ -163,7 +163,7 @@ class Prepared:
 def _compiling(dialect: Dialect) -> Dialect:
     """The dialect a statement is compiled with: PostgreSQL's with PostgreSQL's own `$1` placeholders, run by
     psycopg's RawCursor as they are. psycopg converts a `%(name)s` query for each execution, and caches the
-    conversion only for a query under 4 KiB: a group PATCH's statement (storage.groups) is longer, and would be
+    conversion only for a query under 4 KiB: a group PATCH's statement (storage.group_patch) is longer, and would be
     converted again on every request."""
     if dialect.name != "postgresql":
         return dialect

@@ -14,7 +14,6 @@ from scim import changes
 from storage import admins, auth_failures, events
 from storage.models import Event, Tenant, utcnow
 
-KINDS = changes.KINDS
 STATUSES = {"": None, "failed": True, "succeeded": False}
 MAX_ID = 2**63 - 1  # event ids are BIGINT
 TIME_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends; read as UTC
@@ -35,8 +34,8 @@ def tenant_activity_page(tenant_id: int) -> tuple[str, int]:
 
 def _activity(tenant: Tenant | None) -> tuple[str, int]:
     size = int(current_app.config["CONSOLE_PAGE_SIZE"])
-    context: dict[str, Any] = {"tenant": tenant, "kinds": KINDS, "args": request.args, "rows": [], "older": None,
-                               "auth_failures": []}
+    context: dict[str, Any] = {"tenant": tenant, "kinds": changes.KINDS, "args": request.args, "rows": [],
+                               "older": None, "auth_failures": []}
     if tenant is None:
         context["auth_failures"] = auth_failures.recent(database.get_session(), utcnow() - AUTH_FAILURES_SHOWN, size)
     try:
@@ -52,7 +51,7 @@ def _activity(tenant: Tenant | None) -> tuple[str, int]:
 def _filter(tenant: Tenant | None) -> admins.ActivityFilter:
     args = request.args
     kind = args.get("kind") or None
-    if kind is not None and kind not in KINDS:
+    if kind is not None and kind not in changes.KINDS:
         raise FormError(f"Unknown event kind {kind!r}.")
     status = args.get("status", "")
     if status not in STATUSES:
