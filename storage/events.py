@@ -90,6 +90,7 @@ def entry(
     diff: Mapping[str, Any] | None = None,
     scim_type: str | None = None,
     detail: str | None = None,
+    snapshot: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One event's row: for `stage`, `commit_now` or a `with_event` statement (`event_params`)."""
     return _fit({
@@ -98,6 +99,7 @@ def entry(
         "method": origin.method, "path": origin.path, "resource_type": resource_type, "resource_id": resource_id,
         "kind": kind, "status": status, "scim_type": scim_type, "detail": detail,
         "diff": dict(diff) if diff is not None else None,
+        "snapshot": dict(snapshot) if snapshot is not None else None,
     })
 
 

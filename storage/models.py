@@ -230,6 +230,9 @@ class Event(Base):
     scim_type: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(String(2048))
     diff: Mapped[dict[str, Any] | None] = mapped_column(Document)
+    # The resource as of this event, for webhook messages (scim.changes.snapshot): {"version", "resource"} and, for a
+    # membership event, the complete {"members": {"added", "removed"}} that `diff` caps. NULL for a rejected request.
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(Document)
 
 
 class AdminKey(Base):
