@@ -66,6 +66,10 @@ class Tenant(Base):
     # Bumped in the transaction that adds or removes one of the tenant's extension schemas and read by authentication,
     # so each worker learns on the tenant's next request that its cached registry is stale (storage/tenant_schemas.py).
     schemas_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # Read with the token at authentication, so that a tenant with neither costs nothing: until when its requests are
+    # recorded for its setup page's live status (while a setup link is live), and captured with their bodies.
+    watch_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    capture_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Token(Base):

@@ -1,5 +1,6 @@
 """events.snapshot: the resource as of the event (its SCIM representation and version, and a membership event's
-complete member ids), for webhook messages
+complete member ids), for webhook messages; tenants.watch_until and tenants.capture_until: until when a tenant's
+requests are recorded for its setup page's live status, and captured with their bodies
 
 Revision ID: 0008
 Revises: 0007
@@ -19,7 +20,11 @@ def upgrade() -> None:
     # Not in a batch, as in downgrade(): SQLite adds a column in place.
     op.add_column('events', sa.Column('snapshot', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'),
                                       nullable=True))
+    op.add_column('tenants', sa.Column('watch_until', sa.DateTime(), nullable=True))
+    op.add_column('tenants', sa.Column('capture_until', sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column('events', 'snapshot')
+    op.drop_column('tenants', 'capture_until')
+    op.drop_column('tenants', 'watch_until')
