@@ -34,6 +34,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         openapi,
         resources,
         scim_api,
+        setup_links_api,
+        setup_page,
     )
 
     request_ids.init_app(app)  # first: every other hook and log line has the request's id
@@ -49,6 +51,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(scim_api.bp)
     app.register_blueprint(admin_api.bp)
+    app.register_blueprint(setup_links_api.bp)
+    setup_page.init_app(app)
     activity.init_app(app)
     console.init_app(app)
     return app

@@ -7,13 +7,13 @@ import sys
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import AppGroup, ScriptInfo
 
-from app import config, create_app, database
+from app import create_app, database
 from app.cli_events import admin_key_group, events_command, prune_events
-from app.cli_helpers import check_database, transaction, when
+from app.cli_helpers import check_database, served_url, transaction, when
 from app.cli_schemas import schema_group
+from app.cli_setup_links import setup_link_group
 from app.console.cli import admin_group
 from storage import revisions, tenants, tokens
 
@@ -122,7 +122,7 @@ def quickstart(tenant_name: str, base_url: str | None) -> None:
         if tenant is None:
             tenant = tenants.create(session, tenant_name)
             _token, secret = tokens.issue(session, tenant, label="quickstart")
-    scim_url = (base_url or _served_url()).rstrip("/") + "/scim/v2"
+    scim_url = (base_url or served_url()).rstrip("/") + "/scim/v2"
     click.echo(f"""
 SCIM server ready — tenant "{tenant_name}"
 
@@ -137,17 +137,6 @@ Okta (Applications → your SCIM app → Provisioning → Integration):
     else:
         click.echo(f"  Bearer token: created earlier and not shown again. Create another with:\n"
                    f"    .venv/bin/scim-server token create --tenant {tenant_name} --label okta\n")
-
-
-def _served_url() -> str:
-    """The URL the server is reached at: the configured public one, else the address `serve` binds."""
-    public = current_app.config.get("PUBLIC_BASE_URL")
-    if public:
-        return public
-    host, _, port = config.served_bind().rpartition(":")
-    if host in ("0.0.0.0", "[::]", ""):  # every interface: this machine answers on its loopback address too
-        host = "127.0.0.1"
-    return f"http://{host}:{port}"
 
 
 @cli.command("serve")
@@ -170,3 +159,4 @@ def serve(bind: str | None, workers: int | None) -> None:
 
 for command in (admin_group, admin_key_group, events_command, prune_events, schema_group):
     cli.add_command(command)
+cli.add_command(setup_link_group)

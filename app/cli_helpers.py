@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app import database
+from app import config, database
 from scim.errors import ScimError
 from storage import revisions
 
@@ -49,3 +49,14 @@ def check_database(*, migrated: bool = True) -> None:
 def when(value: object) -> str:
     """A listing's time column: minutes in UTC, or "-" when there is none."""
     return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+
+def served_url() -> str:
+    """The URL the server is reached at: the configured public one, else the address `serve` binds."""
+    public = current_app.config.get("PUBLIC_BASE_URL")
+    if public:
+        return public
+    host, _, port = config.served_bind().rpartition(":")
+    if host in ("0.0.0.0", "[::]", ""):  # every interface: this machine answers on its loopback address too
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from pythonjsonlogger.json import JsonFormatter
 
 from app import request_ids
@@ -66,8 +66,9 @@ def init_app(app: Flask) -> None:
 def _log_access(response: Response) -> Response:
     # The message reads well as text; the JSON line has each part as a field of its own too.
     duration_ms = round((time.perf_counter() - request_ids.started()) * 1000, 2)
-    access_log.info("%s %s %s %.2f ms", request.method, request.path, response.status_code, duration_ms, extra={
-        "request_id": request_ids.current(), "method": request.method, "path": request.path,
+    path = g.get("logged_path", request.path)  # a view whose path holds a secret names it otherwise
+    access_log.info("%s %s %s %.2f ms", request.method, path, response.status_code, duration_ms, extra={
+        "request_id": request_ids.current(), "method": request.method, "path": path,
         "status": response.status_code, "duration_ms": duration_ms, "client_ip": request.remote_addr,
         "user_agent": request.headers.get("User-Agent"),
     })

@@ -296,3 +296,21 @@ groups_table = Group.__table__
 group_members_table = GroupMember.__table__
 events_table = Event.__table__
 auth_failures_table = AuthFailure.__table__
+
+
+# -- Setup links -------------------------------------------------------------------------------------------------
+
+
+class SetupLink(Base):
+    """A link to one tenant's setup page for its customer's IT admin: hashed like a token, expiring, revocable."""
+
+    __tablename__ = "setup_links"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -127,7 +127,7 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
-def _check_csrf() -> None:
+def check_csrf() -> None:
     expected, sent = session.get("csrf"), request.form.get("csrf_token", "")
     if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
         abort(400, "The form has expired or did not come from this console. Go back, reload the page and try again.")
@@ -140,7 +140,7 @@ def guard() -> Response | None:
     """Before every console request: CSRF on every unsafe method, then a signed-in admin on every page but the
     sign-in page (others redirect there, remembering where the admin was going)."""
     if request.method in UNSAFE_METHODS:
-        _check_csrf()
+        check_csrf()
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     admin = admins.session_admin(database.get_session(), session["sid"]) if "sid" in session else None
