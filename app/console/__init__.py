@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.console import activity, directory, home, pages, sign_in, tenants  # noqa: F401 (they add routes to bp)
+from app.console import (  # noqa: F401 (they add routes to bp)
+    activity,
+    directory,
+    home,
+    pages,
+    setup_links,
+    sign_in,
+    tenants,
+)
 from app.console.blueprint import bp
 from app.console.security import ConsoleSessionInterface
 

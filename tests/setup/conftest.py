@@ -1,0 +1,33 @@
+"""Setup-link helpers: a link made as the CLI and the admin API make it, and one moved past its expiry."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import update
+
+from storage import setup_links, tenants
+from storage.db import make_sessionmaker
+from storage.models import SetupLink, Tenant, utcnow
+
+
+def make_link(app: Flask, tenant_name: str, expires: timedelta = setup_links.DEFAULT_EXPIRY) -> tuple[str, str]:
+    """Create `tenant_name` if needed and a setup link for it; returns (link id, secret)."""
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        tenant = tenants.find_by_name(session, tenant_name) or tenants.create(session, tenant_name)
+        link, secret = setup_links.create(session, tenant, expires)
+        return link.id, secret
+
+
+def expire(app: Flask, link_id: str) -> None:
+    """Move the link's expiry into the past, as time passing would."""
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        session.execute(update(SetupLink).where(SetupLink.id == link_id)
+                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+
+
+def watch_until(app: Flask, tenant_name: str) -> datetime | None:
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        tenant = tenants.get_by_name(session, tenant_name)
+        return session.get(Tenant, tenant.id).watch_until
