@@ -1,4 +1,5 @@
-"""Setup-link helpers: a link made as the CLI and the admin API make it, and one moved past its expiry."""
+"""Setup-link helpers: a link made as the CLI and the admin API make it, and one moved past its expiry; the console's
+browser and live server for the browser tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import update
 from storage import setup_links, tenants
 from storage.db import make_sessionmaker
 from storage.models import SetupLink, Tenant, utcnow
+from tests.console.test_browser import browser, server  # noqa: F401 (the browser tests' fixtures)
 
 
 def make_link(app: Flask, tenant_name: str, expires: timedelta = setup_links.DEFAULT_EXPIRY) -> tuple[str, str]:

@@ -36,12 +36,15 @@
     idp.querySelector("strong").textContent = status.idp || "";
     const body = document.createElement("tbody");
     body.id = rows.id;
-    for (const request of [...status.requests].reverse()) {
+    const newestFirst = [...status.requests].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0));
+    for (const request of newestFirst) {
       const failed = request.status >= 400;
       const row = body.insertRow();
       row.className = failed ? "failed" : "";
       row.dataset.status = request.status;
-      cell(row, request.time, "nowrap");
+      const time = element("time", "", request.time.slice(0, 19).replace("T", " "));
+      time.dateTime = request.time;
+      cell(row, time, "nowrap");
       cell(row, element("code", "", `${request.method} ${request.path}`));
       cell(row, element("span", `badge badge-${failed ? "off" : "on"}`, String(request.status)));
       if (request.diagnosis) {
