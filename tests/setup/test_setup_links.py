@@ -15,6 +15,7 @@ from storage import admin_keys
 from storage.db import make_sessionmaker
 from storage.models import utcnow
 from tests.api.test_foundation import assert_scim_error
+from tests.api.test_openapi import check
 from tests.conftest import make_token
 from tests.setup.conftest import make_link, watch_until
 
@@ -128,3 +129,14 @@ def test_watch_until_is_the_latest_expiry_of_the_live_links(app: Flask, client: 
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def test_the_admin_api_answers_match_the_openapi_document(app: Flask, client: FlaskClient, admin: dict) -> None:
+    document = client.get("/openapi.json").get_json()
+    make_token(app, "acme")
+    path = "/admin/v1/tenants/{name}/setup-links"
+    created = client.post(LINKS, json={"expires": "1d", "label": "x"}, headers=admin)
+    check(document, "POST", path, created)
+    check(document, "GET", path, client.get(LINKS, headers=admin))
+    check(document, "DELETE", path + "/{linkId}", client.delete(f"{LINKS}/{created.get_json()['id']}", headers=admin))
+    check(document, "POST", path, client.post(LINKS, json={"expires": "1y"}, headers=admin))
