@@ -49,6 +49,13 @@ def _prepare() -> None:
         database.get_session(writing=True)
 
 
+@bp.after_request
+def _no_referrer(response: Response) -> Response:
+    """The page's URL is the link's secret: no link followed from it may carry it in a Referer."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 bp.after_request(security.add_headers)
 
 

@@ -67,7 +67,7 @@ def test_a_token_is_shown_once_labelled_with_the_link_and_works(app: Flask, clie
     token = shown_token(page)
     assert token is not None
     assert f"<code class=\"mono\">{token}</code>" in page.get_data(as_text=True)  # filled into the Okta field
-    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Cache-Control"] == "no-store" and page.headers["Referrer-Policy"] == "no-referrer"
 
     assert shown_token(client.get(f"/setup/{secret}?idp=okta")) is None  # a reload shows it no more
     users = client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"})
