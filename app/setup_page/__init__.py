@@ -14,10 +14,11 @@ from flask import Blueprint, Flask, g, jsonify, redirect, render_template, reque
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from app import connection_status, database
+from app import auth_failures, connection_status, database
 from app.console import security
 from app.http import base_url
 from app.setup_page.idps import BASE_URL, BY_KEY, IDPS, TOKEN, Idp
+from scim.errors import TooManyRequests
 from storage import setup_links, tokens
 from storage.models import SetupLink, Tenant
 
@@ -30,12 +31,15 @@ bp = Blueprint("setup_page", __name__, url_prefix="/setup", template_folder="tem
 
 
 class LinkRefused(Exception):
-    """The link is unknown (404), or expired or revoked (410)."""
+    """The link is unknown (404), expired or revoked (410), or the address guessed too often (429)."""
 
-    def __init__(self, reason: str) -> None:
+    STATUS = {"unknown": 404, "expired": 410, "revoked": 410, "limited": 429}
+
+    def __init__(self, reason: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.status = 404 if reason == "unknown" else 410
+        self.status = self.STATUS[reason]
+        self.headers = headers or {}
 
 
 @bp.before_request
@@ -94,8 +98,8 @@ def status(secret: str) -> Response:
 
 
 @bp.errorhandler(LinkRefused)
-def _refused(error: LinkRefused) -> tuple[str, int]:
-    return render_template("setup/refused.html", reason=error.reason), error.status
+def _refused(error: LinkRefused) -> tuple[str, int, dict[str, str]]:
+    return render_template("setup/refused.html", reason=error.reason), error.status, error.headers
 
 
 @bp.errorhandler(HTTPException)
@@ -108,6 +112,10 @@ def _open(secret: str) -> tuple[SetupLink, Tenant]:
     db_session = database.get_session()
     link = setup_links.find(db_session, secret)
     if link is None:
+        # Counted with the SCIM API's failed authentications of the address: past the limit, guessing gets 429.
+        refusal = auth_failures.refusal()
+        if refusal.status == TooManyRequests.status:
+            raise LinkRefused("limited", refusal.headers)
         raise LinkRefused("unknown")
     state = setup_links.state(link)
     if state != "live":

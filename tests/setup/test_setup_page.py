@@ -15,6 +15,7 @@ from app import create_app
 from app.setup_page.idps import IDPS
 from storage import setup_links, tokens
 from storage.db import make_sessionmaker
+from tests.api.test_auth_failures import early_in_a_minute
 from tests.conftest import make_token
 from tests.console.conftest import csrf_of
 from tests.setup.conftest import expire, make_link
@@ -112,6 +113,17 @@ def test_an_unknown_link_is_simply_not_valid(app: Flask, client: FlaskClient) ->
     for path in ("/setup/not-a-link", "/setup/not-a-link/status"):
         response = client.get(path)
         assert response.status_code == 404 and "is not valid" in response.get_data(as_text=True)
+
+
+def test_guessing_links_is_limited_per_address(app: Flask, client: FlaskClient) -> None:
+    app.config["AUTH_FAILURES_PER_MINUTE"] = 3
+    _link_id, secret = make_link(app, "acme")
+    early_in_a_minute()
+    answers = [client.get(f"/setup/guess-{attempt}").status_code for attempt in range(5)]
+    assert answers[:3] == [404, 404, 404] and set(answers[3:]) == {429}
+    limited = client.get("/setup/guess-6")
+    assert "Too many attempts" in limited.get_data(as_text=True) and int(limited.headers["Retry-After"]) <= 60
+    assert client.get(f"/setup/{secret}").status_code == 200  # a real link still opens
 
 
 def test_the_status_shows_the_tenants_own_requests_only(app: Flask, client: FlaskClient) -> None:
