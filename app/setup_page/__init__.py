@@ -3,7 +3,8 @@
 `GET /setup/<secret>?idp=okta` shows that IdP's steps with this tenant's values; `POST /setup/<secret>/token` creates
 a token labelled with the link, shown once by the page it redirects to; `GET /setup/<secret>/status` is the live
 status (app/connection_status.py) as JSON, which the page's script polls. Everything but the live update works without
-JavaScript. An unknown link is "not valid" (404); an expired or revoked one says which (410), and nothing else.
+JavaScript. An unknown link is "not valid" (404; past the address's limit of failures, 429); an expired or revoked
+one says which (410), and nothing else.
 """
 
 from __future__ import annotations
@@ -70,10 +71,10 @@ def page(secret: str) -> str:
     idp = BY_KEY.get(request.args.get("idp", ""))
     new = session.pop(NEW_TOKEN, None)
     new_secret = new["secret"] if new and new["link_id"] == link.id else None
-    status = connection_status.status(database.get_session(), tenant.id)
+    live = connection_status.status(database.get_session(), tenant.id)
     return render_template("setup/page.html", link=link, tenant=tenant, idps=IDPS, idp=idp, secret=secret,
                            fields=_fields(idp, new_secret) if idp else [], new_secret=new_secret,
-                           status=status, poll_ms=POLL_SECONDS * 1000)
+                           status=live, poll_ms=POLL_SECONDS * 1000)
 
 
 @bp.post("/<secret>/token")
@@ -112,7 +113,9 @@ def _open(secret: str) -> tuple[SetupLink, Tenant]:
     db_session = database.get_session()
     link = setup_links.find(db_session, secret)
     if link is None:
-        # Counted with the SCIM API's failed authentications of the address: past the limit, guessing gets 429.
+        # Counted with the SCIM API's failed authentications of the address (past the limit, guessing gets 429), on
+        # the request's Connection: the session, a writer on a form's post, lets go of its lock first.
+        db_session.rollback()
         refusal = auth_failures.refusal()
         if refusal.status == TooManyRequests.status:
             raise LinkRefused("limited", refusal.headers)

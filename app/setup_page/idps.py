@@ -57,7 +57,7 @@ IDPS: tuple[Idp, ...] = (
                   "Okta adds the word Bearer itself here. In the catalog's “SCIM 2.0 Test App (Header Auth)”, whose "
                   "field is “API Token”, type Bearer, a space, then the token."),
         ),
-        test="Test Connector Configuration, then Save (Okta lists one user to check the token)",
+        test="Test Connector Configuration, then Save (Okta lists users to check the token)",
         features=("Provisioning tab → To App → Edit: Create Users, Update User Attributes, Deactivate Users → Save",
                   "Push Groups tab: push the groups whose members the app needs"),
         matching="userName (Okta's Username, usually the email address)",

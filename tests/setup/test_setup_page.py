@@ -15,7 +15,7 @@ from app import create_app
 from app.setup_page.idps import IDPS
 from storage import setup_links, tokens
 from storage.db import make_sessionmaker
-from tests.api.test_auth_failures import early_in_a_minute
+from tests.api.test_auth_failures import counted, early_in_a_minute
 from tests.conftest import make_token
 from tests.console.conftest import csrf_of
 from tests.setup.conftest import expire, make_link
@@ -151,3 +151,12 @@ def test_the_access_log_names_the_link_by_its_prefix(app: Flask, client: FlaskCl
     lines = [record.getMessage() for record in caplog.records if record.name == "app.access"]
     assert lines and f"/setup/{secret[:8]}…/status" in lines[-1]
     assert secret not in caplog.text
+
+
+def test_a_token_form_posted_to_an_unknown_link_is_counted_as_a_failure(app: Flask, client: FlaskClient) -> None:
+    """The form's post holds the writer's lock; the failure is counted on the request's Connection all the same."""
+    _link_id, secret = make_link(app, "acme")
+    early_in_a_minute()
+    page = client.get(f"/setup/{secret}")
+    assert client.post("/setup/not-a-link/token", data={"csrf_token": csrf_of(page)}).status_code == 404
+    assert counted(app) == {"127.0.0.1": 1}
