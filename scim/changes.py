@@ -2,9 +2,10 @@
 a group's member delta. Pure: storage persists what this decides, and the one event row built in SQL
 (storage.group_patch) is checked against it by a differential test.
 
-A user write is one event; a group write is one event per kind of change (at least one). Member ids in an event
-are capped at MEMBER_IDS_SHOWN, sorted in code-point order, with the full count beside them, so a 10,000-member PUT
-stays a small row.
+A user write is one event; a group write is one event per kind of change (at least one). Member ids in an event's
+diff are capped at MEMBER_IDS_SHOWN, sorted in code-point order, with the full count beside them, so a 10,000-member
+PUT stays a small row. Each event also carries a `snapshot` of the resource as of the event (`snapshot`), for
+webhook messages: a consumer applies it idempotently and drops one older than what it holds.
 """
 
 from __future__ import annotations
@@ -148,6 +149,29 @@ def _member_summary(added: Collection[str], skipped: Collection[str]) -> dict[st
     if skipped:
         summary["skipped"] = capped_ids(skipped)
     return summary
+
+
+def snapshot(
+    kind: str, resource: Mapping[str, Any] | None, version: str | None, members: MemberDelta | None = None
+) -> dict[str, Any]:
+    """An event's snapshot: `version`, the resource's ETag after the write (W/"n"); `resource`, its representation
+    after the write as a GET returns it but without `meta.location` (it depends on the base URL a request used), a
+    user's `groups` and a group's `members` (a member list per event would cost O(group size)); and for
+    `group.created`, `group.members_added` and `group.members_removed`, `members`: the complete lists of the member
+    ids the event's write really added and removed, each in code-point order, uncapped (a create's is its initial
+    membership, `removed` empty; an event of one kind leaves the other list empty).
+
+    A deletion's `resource` is None and its `version` the one the resource had when deleted; `version` is left out
+    when None."""
+    taken: dict[str, Any] = {"resource": resource} if version is None else {"version": version, "resource": resource}
+    if members is not None and kind in _MEMBER_KINDS:
+        added, removed = kind != GROUP_MEMBERS_REMOVED, kind == GROUP_MEMBERS_REMOVED
+        taken["members"] = {"added": sorted(members.added) if added else [],
+                            "removed": sorted(members.removed) if removed else []}
+    return taken
+
+
+_MEMBER_KINDS = frozenset({GROUP_CREATED, GROUP_MEMBERS_ADDED, GROUP_MEMBERS_REMOVED})
 
 
 def capped_ids(ids: Collection[str]) -> dict[str, Any]:

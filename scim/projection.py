@@ -47,6 +47,7 @@ class Projection:
     resource_type: ResourceType
     _plan: Plan = field(repr=False)
     _droppable_urns: frozenset[str] = field(repr=False)
+    keeps_all: bool = False  # every attribute of the resource type is kept whole: `apply` returns what it is given
 
     @classmethod
     def parse(
@@ -138,13 +139,15 @@ def _build(resource_type: ResourceType, wanted: tuple[str, ...], unwanted: tuple
     extensions = tuple(Attribute(schema.id, "complex", sub_attributes=schema.attributes)
                        for schema, _required in resource_type.extensions)
     plan: Plan = {"schemas": None}
+    keeps_all = True
     for attribute in (*COMMON_ATTRIBUTES, *resource_type.schema.attributes, *extensions):
         keep, below = selection.select(attribute, (attribute.name.lower(),), whole=False)
         if keep:
             _put(plan, attribute.name, below)
+        keeps_all = keeps_all and keep and below is None
     # Extensions not kept whole may be missing from the result, and then from `schemas` too.
     droppable = frozenset(urn for urn in (ext.name.lower() for ext in extensions) if plan.get(urn, {}) is not None)
-    return Projection(resource_type, plan, droppable)
+    return Projection(resource_type, plan, droppable, keeps_all)
 
 
 def _path(resource_type: ResourceType, name: str) -> Path | None:

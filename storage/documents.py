@@ -48,22 +48,33 @@ class Stored(Protocol):
 
 
 def resource(
-    resource_type: ResourceType, stored: Stored, base_url: str, extra: Mapping[str, Any] | None = None
+    resource_type: ResourceType, stored: Stored, base_url: str | None, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The wire form of a stored resource; `extra` adds server-computed attributes (a user's groups, members)."""
+    """The wire form of a stored resource; `extra` adds server-computed attributes (a user's groups, members), and
+    `meta.location` is left out without a `base_url`."""
     doc = stored.doc
     schemas = [resource_type.schema.id, *(urn for urn in resource_type.extension_urns() if urn in doc)]
     body: dict[str, Any] = {"schemas": schemas, "id": stored.id, **doc}
     if extra:
         body.update(extra)
-    body["meta"] = {
+    meta = {
         "resourceType": resource_type.name,
         "created": timestamp(stored.created),
         "lastModified": timestamp(stored.last_modified),
-        "location": f"{base_url}{resource_type.endpoint}/{stored.id}",
-        "version": etag(stored.version),
     }
+    if base_url is not None:
+        meta["location"] = f"{base_url}{resource_type.endpoint}/{stored.id}"
+    meta["version"] = etag(stored.version)
+    body["meta"] = meta
     return body
+
+
+def snapshot_resource(resource_type: ResourceType, stored: Stored) -> dict[str, Any]:
+    """The resource as an event's snapshot holds it (scim.changes.snapshot): as a GET without `attributes` returns
+    it, but without `meta.location` and the server-computed `groups` or `members`."""
+    body = resource(resource_type, stored, None)
+    projection = Projection.parse(resource_type, None, None)
+    return body if projection.keeps_all else projection.apply(body)
 
 
 def render(

@@ -33,8 +33,10 @@ from sqlalchemy import CTE, Connection, Engine, Insert, bindparam, delete, event
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
-from scim.changes import Change
+from scim.changes import Change, MemberDelta, snapshot
 from scim.errors import InvalidValue
+from scim.schemas import ResourceType
+from scim.versions import etag
 from storage.connections import (
     autocommits,
     commit,
@@ -44,7 +46,7 @@ from storage.connections import (
     start_reading,
     writing,
 )
-from storage.documents import timestamp
+from storage.documents import Stored, snapshot_resource, timestamp
 from storage.models import Event, Tenant, events_table, utcnow
 from storage.prepared import Prepared
 
@@ -190,10 +192,19 @@ def _fit(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def entries(
-    origin: Origin, status: int, resource_type: str, resource_id: str, changes: Iterable[Change]
+    origin: Origin, status: int, resource_type: ResourceType, stored: Stored, changes: Iterable[Change],
+    members: MemberDelta | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows of one write's events (scim.changes), one per change."""
-    return [entry(origin, change.kind, status, resource_type, resource_id, change.diff) for change in changes]
+    """The rows of one write's events (scim.changes), one per change, each with its snapshot of `stored`, the
+    resource as the write leaves it, and of `members`, what the write did to a group's membership."""
+    resource, version = snapshot_resource(resource_type, stored), etag(stored.version)
+    return [entry(origin, change.kind, status, resource_type.name, stored.id, change.diff,
+                  snapshot=snapshot(change.kind, resource, version, members)) for change in changes]
+
+
+def deletion(origin: Origin, kind: str, resource_type: str, resource_id: str, version: int) -> dict[str, Any]:
+    """The row of a deletion's event: its snapshot holds the version the resource had and no resource."""
+    return entry(origin, kind, 204, resource_type, resource_id, snapshot=snapshot(kind, None, etag(version)))
 
 
 def record(connection: Connection, row: Mapping[str, Any]) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     bindparam,
     case,
+    cast,
     collate,
     column,
     delete,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
+    type_coerce,
     union_all,
     update,
 )
@@ -42,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from scim import changes
 from scim.errors import ScimError
 from scim.patch import Patch, apply
+from scim.projection import Projection
 from scim.schemas import GROUP, ResourceType
 from storage import documents, events, group_rows
 from storage.connections import autocommits
@@ -62,12 +65,13 @@ def patch(
     outside a transaction, a clear, the group moved on, or the If-Match or an operation fails against the snapshot):
     the caller makes it in a transaction, where any error is raised."""
     net = changes.net_steps(operations.member_steps)
-    if not autocommits(connection) or net.cleared:
+    if not autocommits(connection) or net.cleared or not Projection.parse(resource_type, None, None).keeps_all:
         return None
     params: dict[str, Any] = {
         **events.event_params(events.entry(origin, changes.GROUP_UPDATED, 200, GROUP.name, group_id)),
         "tenant_id": tenant_id, "group_id": group_id, "add_ids": net.adds, "remove_ids": net.removes,
         "version": None, "last_modified": utcnow(), "changes": [],
+        "schema_urns": [resource_type.schema.id, *resource_type.extension_urns()],
     }
     doc = None
     if operations.document_ops or if_match is not None:
@@ -149,7 +153,8 @@ def _statement(writes_document: bool) -> Prepared:
               .returning(_groups.version.label("new_version")).cte("bumped"))
     settled = (select(*locked.c, delta.c.added, delta.c.removed, delta.c.skipped, *bumped.c)
                .select_from(locked.join(delta, true()).outerjoin(bumped, true())).cte("settled"))
-    logged = events.with_events(_event_rows(delta), settled)
+    doc = written["doc"] if writes_document else settled.c.doc
+    logged = events.with_events(_with_snapshots(_event_rows(delta), settled, doc), settled)
     kinds = func.array(select(logged.c.kind).scalar_subquery()).label("event_kinds")
     return Prepared(select(settled, kinds))
 
@@ -177,6 +182,51 @@ def _event_rows(delta: CTE) -> CTE:
         select(_text(changes.GROUP_UPDATED), func.jsonb_build_object(), literal(5))
         .where(~or_(added, removed, skipped), ~document.exists()),
     ).cte("group_events")
+
+
+def _with_snapshots(event_rows: CTE, settled: CTE, doc: ColumnElement[Any]) -> CTE:
+    """The events' rows (kind, diff, position) with their snapshots, by the rule of `scim.changes.snapshot`, of the
+    group as the write leaves it (`settled`, its document `doc`), rendered as `storage.documents.snapshot_resource`
+    renders it for a resource type whose default projection keeps every attribute (`patch` checks that): `schemas`
+    (the core URN, then the extension URNs the document holds; the `schema_urns` parameter lists them all in
+    order), `id`, the document's attributes, `meta`."""
+    bumped = settled.c.new_version.is_not(None)
+    version = _text('W/"').op("||")(cast(func.coalesce(settled.c.new_version, settled.c.version), String)).op("||")(
+        _text('"'))
+    last_modified = case((bumped, bindparam("last_modified", type_=groups_table.c.last_modified.type)),
+                         else_=settled.c.last_modified)
+    urns = (func.unnest(bindparam("schema_urns", type_=postgresql.ARRAY(String)))
+            .table_valued("urn", with_ordinality="position").render_derived())
+    document = type_coerce(doc, JSONB)
+    schemas = select(urns.c.urn).where(or_(urns.c.position == 1, document.has_key(urns.c.urn)))
+    meta = func.jsonb_build_object("resourceType", _text(GROUP.name), "created", _timestamp(settled.c.created),
+                                   "lastModified", _timestamp(last_modified), "version", version)
+    resource = (func.jsonb_build_object("schemas", func.to_jsonb(func.array(schemas.order_by(urns.c.position)
+                                                                            .scalar_subquery())),
+                                        "id", settled.c.id)
+                .op("||")(document).op("||")(func.jsonb_build_object("meta", meta)))
+    kind = event_rows.c.kind
+    members = case(
+        (kind == changes.GROUP_MEMBERS_ADDED, func.jsonb_build_object("members", func.jsonb_build_object(
+            "added", _sorted_ids(settled.c.added), "removed", func.jsonb_build_array()))),
+        (kind == changes.GROUP_MEMBERS_REMOVED, func.jsonb_build_object("members", func.jsonb_build_object(
+            "added", func.jsonb_build_array(), "removed", _sorted_ids(settled.c.removed)))),
+        else_=func.jsonb_build_object(),
+    )
+    snapshot = func.jsonb_build_object("version", version, "resource", resource).op("||")(members)
+    return (select(kind, event_rows.c.diff, event_rows.c.position, type_coerce(snapshot, JSONB).label("snapshot"))
+            .select_from(event_rows.join(settled, true())).cte("group_event_snapshots"))
+
+
+def _timestamp(value: ColumnElement[Any]) -> ColumnElement[str]:
+    """`storage.documents.timestamp` of a stored (naive UTC) timestamp."""
+    return func.to_char(value, _text('YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+
+
+def _sorted_ids(ids: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A text[] column as a JSON array in code-point order."""
+    value = func.unnest(ids).table_valued("id").render_derived()
+    return func.to_jsonb(func.array(select(value.c.id).order_by(collate(value.c.id, "C")).scalar_subquery()))
 
 
 def _text(value: str) -> ColumnElement[str]:

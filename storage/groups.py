@@ -103,7 +103,7 @@ def create(
     delta = MemberDelta(added=tuple(added), skipped=memberships.reported(tenant_id, group_id, skipped + missing))
     stored = StoredGroup(group_id, values["doc"], now, now, 1, delta)
     diff = changes.on_create(resource_type, stored.doc, members=delta if parsed.members else None)
-    _log(connection, origin, 201, stored.id, diff)
+    _log(connection, origin, 201, resource_type, stored, diff, delta)
     return stored
 
 
@@ -120,8 +120,9 @@ def replace(
         delta = memberships.set_members(connection, tenant_id, current.id, ids)
         delta = dataclasses.replace(delta, skipped=(*skipped, *delta.skipped))
     stored = _save(connection, tenant_id, current, parsed.document, delta or MemberDelta())
-    _log(connection, origin, 200, stored.id,
-         changes.on_update(resource_type, current.doc, stored.doc, members=stored.member_delta if delta else None))
+    members = stored.member_delta if delta else None
+    _log(connection, origin, 200, resource_type, stored,
+         changes.on_update(resource_type, current.doc, stored.doc, members=members), members)
     return stored
 
 
@@ -139,7 +140,8 @@ def patch(
     delta = memberships.apply_steps(connection, tenant_id, current.id, operations.member_steps)
     stored = _save(connection, tenant_id, current, doc, delta)
     members = stored.member_delta if operations.member_steps else None
-    _log(connection, origin, 200, stored.id, changes.on_update(resource_type, current.doc, stored.doc, members=members))
+    _log(connection, origin, 200, resource_type, stored,
+         changes.on_update(resource_type, current.doc, stored.doc, members=members), members)
     return stored
 
 
@@ -150,10 +152,11 @@ def delete(connection: Connection, tenant_id: int, group_id: str, if_match: str 
         raise NotFound(f"Group {group_id} not found.")
     if if_match:
         _locked(connection, tenant_id, group_id, if_match)
-    result = writing(connection).execute(delete_rows(Group).where(Group.tenant_id == tenant_id, Group.id == group_id))
-    if result.rowcount == 0:
+    version = writing(connection).scalar(
+        delete_rows(Group).where(Group.tenant_id == tenant_id, Group.id == group_id).returning(Group.version))
+    if version is None:
         raise NotFound(f"Group {group_id} not found.")
-    events.stage(connection, events.entry(origin, changes.GROUP_DELETED, 204, GROUP.name, group_id))
+    events.stage(connection, events.deletion(origin, changes.GROUP_DELETED, GROUP.name, group_id, version))
 
 
 def _locked(connection: Connection, tenant_id: int, group_id: str, if_match: str | None) -> StoredGroup:
@@ -181,6 +184,9 @@ def _save(
     return StoredGroup(current.id, dict(doc), current.created, now, version, delta)
 
 
-def _log(connection: Connection, origin: Origin, status: int, group_id: str, diff: list[changes.Change]) -> None:
-    for row in events.entries(origin, status, GROUP.name, group_id, diff):
+def _log(
+    connection: Connection, origin: Origin, status: int, resource_type: ResourceType, stored: StoredGroup,
+    diff: list[changes.Change], members: MemberDelta | None,
+) -> None:
+    for row in events.entries(origin, status, resource_type, stored, diff, members):
         events.stage(connection, row)

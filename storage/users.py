@@ -234,7 +234,7 @@ def create(
     races."""
     values = _new_row(tenant_id, documents.new_id(), parsed.document, hash_password(parsed.password))
     stored = _created(values)
-    [event] = events.entries(origin, 201, USER.name, stored.id,
+    [event] = events.entries(origin, 201, resource_type, stored,
                              changes.on_create(resource_type, stored.doc, parsed.password is not None))
     email_rows = _email_rows(tenant_id, stored.id, stored.doc)
     try:
@@ -294,10 +294,11 @@ def delete(connection: Connection, tenant_id: int, user_id: str, if_match: str |
         .where(Group.tenant_id == tenant_id, Group.id.in_(member_of))
         .values(version=Group.version + 1, last_modified=utcnow())
     )
-    result = connection.execute(delete_rows(User).where(User.tenant_id == tenant_id, User.id == user_id))
-    if result.rowcount == 0:
+    version = connection.scalar(
+        delete_rows(User).where(User.tenant_id == tenant_id, User.id == user_id).returning(User.version))
+    if version is None:
         raise NotFound(f"User {user_id} not found.")
-    events.stage(connection, events.entry(origin, changes.USER_DELETED, 204, USER.name, user_id))
+    events.stage(connection, events.deletion(origin, changes.USER_DELETED, USER.name, user_id, version))
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ class _Update:
 
     def event(self, before: StoredUser, after: StoredUser) -> dict[str, Any]:
         diff = changes.on_update(self.resource_type, before.doc, after.doc, self.password_hash is not None)
-        [event] = events.entries(self.origin, 200, USER.name, after.id, diff)
+        [event] = events.entries(self.origin, 200, self.resource_type, after, diff)
         return event
 
 

@@ -17,7 +17,7 @@ from scim.errors import NotFound, Uniqueness
 from scim.patch import Patch, compile_patch
 from scim.payloads import ParsedResource
 from scim.schemas import GROUP, PATCH_OP_URN
-from storage import group_patch, groups, memberships, tenants
+from storage import documents, group_patch, groups, memberships, tenants
 from storage.db import begin_write, make_sessionmaker
 from storage.events import Origin
 from storage.group_rows import StoredGroup
@@ -314,10 +314,19 @@ def test_the_events_in_sql_are_the_transaction_paths(pg_engine: Engine, make_ope
                      ORIGIN)
     with make_sessionmaker(pg_engine)() as session:
         rows = session.scalars(select(Event).where(Event.kind != changes.GROUP_CREATED).order_by(Event.id)).all()
+        after = {stored.id: documents.snapshot_resource(GROUP, stored)
+                 for stored in (groups.get(session, tenant_id, group.id), groups.get(session, tenant_id, twin.id))}
     by_group = {group.id: [], twin.id: []}
     for row in rows:
-        by_group[row.resource_id].append((row.kind, _renamed_back(row.diff)))
+        assert row.snapshot["resource"] == after[row.resource_id]  # as GET renders it, meta.location aside
+        assert row.snapshot["version"] == after[row.resource_id]["meta"]["version"]
+        by_group[row.resource_id].append((row.kind, _renamed_back(row.diff), _members(row.snapshot)))
     assert by_group[group.id] == by_group[twin.id] and by_group[group.id]
+
+
+def _members(snapshot: dict[str, Any]) -> tuple[Any, list[str]]:
+    """A snapshot's member lists, and its keys."""
+    return snapshot.get("members"), sorted(snapshot)
 
 
 def _renamed_back(diff: Any) -> Any:
