@@ -152,7 +152,7 @@ def _member_summary(added: Collection[str], skipped: Collection[str]) -> dict[st
 
 
 def snapshot(
-    kind: str, resource: Mapping[str, Any] | None, version: str | None, members: MemberDelta | None = None
+    kind: str, resource: Mapping[str, Any] | None, version: str, members: MemberDelta | None = None
 ) -> dict[str, Any]:
     """An event's snapshot: `version`, the resource's ETag after the write (W/"n"); `resource`, its representation
     after the write as a GET returns it but without `meta.location` (it depends on the base URL a request used), a
@@ -161,9 +161,9 @@ def snapshot(
     ids the event's write really added and removed, each in code-point order, uncapped (a create's is its initial
     membership, `removed` empty; an event of one kind leaves the other list empty).
 
-    A deletion's `resource` is None and its `version` the one the resource had when deleted; `version` is left out
-    when None."""
-    taken: dict[str, Any] = {"resource": resource} if version is None else {"version": version, "resource": resource}
+    A deletion's `resource` is None and its `version` the one the resource had when it was deleted (its DELETE
+    returns it)."""
+    taken: dict[str, Any] = {"version": version, "resource": resource}
     if members is not None and kind in _MEMBER_KINDS:
         added, removed = kind != GROUP_MEMBERS_REMOVED, kind == GROUP_MEMBERS_REMOVED
         taken["members"] = {"added": sorted(members.added) if added else [],

@@ -15,6 +15,7 @@ from storage.db import make_sessionmaker
 from storage.models import Event, Token
 from tests.api.test_activity import ENTERPRISE, GROUP_URN, USER_URN, new_group, new_user, operations, stored_events
 from tests.api.test_bulk import patch_op, post_group, post_user, resource_id, run
+from tests.api.test_tenant_schemas import add_schema
 from tests.storage.test_groups import insert_users
 
 
@@ -173,6 +174,24 @@ def test_bulk_operations_snapshot_what_they_wrote_and_a_failed_one_leaves_none(
     assert_last_events_show_it(app, client, auth, "Groups", group_id, 2)
     assert_last_events_show_it(app, client, auth, "Groups", resource_id(results[2]))
     assert logged[1].snapshot["members"] == {"added": [], "removed": [user_id]}
+
+
+def test_an_attribute_a_get_leaves_out_is_left_out_of_the_snapshot(
+    app: Flask, client: FlaskClient, auth: dict
+) -> None:
+    """A tenant's extension attribute returned only on request: the snapshot is the GET's, on every path (the
+    one-round-trip PATCH does not render such a group: it leaves it to the transaction)."""
+    urn = "urn:example:scim:schemas:acme:2.0:Group"
+    add_schema(app, "acme", "Group", {"id": urn, "name": "AcmeGroup", "attributes": [
+        {"name": "teamCode", "type": "string", "returned": "request"}, {"name": "site", "type": "string"}]})
+    user = new_user(client, auth)
+    group = new_group(client, auth, "Acme", schemas=[GROUP_URN, urn], **{urn: {"teamCode": "red", "site": "PAR"}})
+    assert_last_events_show_it(app, client, auth, "Groups", group["id"])
+    assert client.patch(f"/scim/v2/Groups/{group['id']}", headers=auth, json=operations(
+        {"op": "add", "path": "members", "value": [{"value": user["id"]}]})).status_code == 204
+    [added] = assert_last_events_show_it(app, client, auth, "Groups", group["id"])
+    assert added.snapshot["resource"][urn] == {"site": "PAR"}
+    assert added.snapshot["resource"]["schemas"] == [GROUP_URN, urn]
 
 
 def test_a_rejected_request_has_no_snapshot(app: Flask, client: FlaskClient, auth: dict) -> None:

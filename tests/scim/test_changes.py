@@ -70,3 +70,19 @@ def test_a_group_write_is_one_event_per_kind_of_change_with_capped_member_lists(
 def test_a_group_write_that_changes_nothing_is_still_logged() -> None:
     assert changes.on_update(GROUP, {"displayName": "Eng"}, {"displayName": "Eng"}) == [
         Change(changes.GROUP_UPDATED, {})]
+
+
+def test_a_snapshot_holds_the_version_the_resource_and_a_membership_events_own_ids_uncapped() -> None:
+    resource = {"schemas": [GROUP.schema.id], "id": "g", "displayName": "Staff"}
+    ids = [f"u{index:03d}" for index in range(50, 0, -1)] + ["Zed", "_x", "a-b"]
+    delta = MemberDelta(added=tuple(ids), removed=("b", "A"), skipped=("ghost",))
+    assert changes.snapshot(changes.GROUP_RENAMED, resource, 'W/"2"', delta) == {
+        "version": 'W/"2"', "resource": resource}
+    added = changes.snapshot(changes.GROUP_MEMBERS_ADDED, resource, 'W/"2"', delta)
+    assert added["members"] == {"added": sorted(ids), "removed": []}
+    assert added["members"]["added"][:3] == ["Zed", "_x", "a-b"]  # code-point order, all of them
+    assert changes.snapshot(changes.GROUP_MEMBERS_REMOVED, resource, 'W/"2"', delta)["members"] == {
+        "added": [], "removed": ["A", "b"]}
+    assert changes.snapshot(changes.GROUP_CREATED, resource, 'W/"1"', MemberDelta())["members"] == {
+        "added": [], "removed": []}
+    assert changes.snapshot(changes.USER_DELETED, None, 'W/"7"') == {"version": 'W/"7"', "resource": None}
