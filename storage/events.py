@@ -1,5 +1,5 @@
 """The activity log and change feed, persisted: events are written with the change they describe, read in commit
-order, and pruned. What the events say (kinds, diffs) is decided by scim.changes.
+order, and pruned. What the events say (kinds, diffs, snapshots) is decided by scim.changes.
 
 Writing. `stage()` queues an event (an `entry()`) on a Connection's transaction; a listener on the connection's
 commit (`listen`, installed on each engine storage.db makes) inserts the queued events as the last statement of that

@@ -5,10 +5,12 @@ a PATCH that waited for another sees that one's members), then one statement wri
 the version and inserts the events, all in psycopg's pipeline: one implicit transaction. Membership steps alone
 (Okta's and Entra's group push) need no read before it; document operations and an If-Match apply to the group as the
 request's reads see it, and the write happens only if it is still at that version. A PATCH that clears the
-membership (remove all, replace) is not made here: storage.groups makes it in a transaction.
+membership (remove all, replace) is not made here: storage.groups makes it in a transaction, and so is a PATCH of
+a group whose resource type has attributes a GET leaves out (`returned: request` or `never` in a tenant's extension),
+whose snapshots SQL does not render.
 
-The events are built in SQL by the rules of scim.changes (`_event_rows`); tests/storage/test_group_patch.py checks
-that both give the same events, on PostgreSQL, in CI.
+The events and their snapshots are built in SQL by the rules of scim.changes (`_event_rows`, `_with_snapshots`);
+tests/storage/test_group_patch.py checks that both give the same events and snapshots, on PostgreSQL, in CI.
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ def patch(
     if_match: str | None, origin: Origin,
 ) -> StoredGroup | None:
     """The PATCH made and committed in one round trip; None, with nothing written, when it cannot be made so (not
-    outside a transaction, a clear, the group moved on, or the If-Match or an operation fails against the snapshot):
-    the caller makes it in a transaction, where any error is raised."""
+    outside a transaction, a clear, attributes a GET leaves out, the group moved on, or the If-Match or an operation
+    fails against the snapshot): the caller makes it in a transaction, where any error is raised."""
     net = changes.net_steps(operations.member_steps)
     if not autocommits(connection) or net.cleared or not Projection.parse(resource_type, None, None).keeps_all:
         return None
@@ -154,7 +156,7 @@ def _statement(writes_document: bool) -> Prepared:
     settled = (select(*locked.c, delta.c.added, delta.c.removed, delta.c.skipped, *bumped.c)
                .select_from(locked.join(delta, true()).outerjoin(bumped, true())).cte("settled"))
     doc = written["doc"] if writes_document else settled.c.doc
-    logged = events.with_events(_with_snapshots(_event_rows(delta), settled, doc), settled)
+    logged = events.with_events(_with_snapshots(_event_rows(delta), settled, doc, written["last_modified"]), settled)
     kinds = func.array(select(logged.c.kind).scalar_subquery()).label("event_kinds")
     return Prepared(select(settled, kinds))
 
@@ -184,17 +186,17 @@ def _event_rows(delta: CTE) -> CTE:
     ).cte("group_events")
 
 
-def _with_snapshots(event_rows: CTE, settled: CTE, doc: ColumnElement[Any]) -> CTE:
+def _with_snapshots(
+    event_rows: CTE, settled: CTE, doc: ColumnElement[Any], last_modified: ColumnElement[Any]
+) -> CTE:
     """The events' rows (kind, diff, position) with their snapshots, by the rule of `scim.changes.snapshot`, of the
-    group as the write leaves it (`settled`, its document `doc`), rendered as `storage.documents.snapshot_resource`
-    renders it for a resource type whose default projection keeps every attribute (`patch` checks that): `schemas`
-    (the core URN, then the extension URNs the document holds; the `schema_urns` parameter lists them all in
-    order), `id`, the document's attributes, `meta`."""
-    bumped = settled.c.new_version.is_not(None)
+    group as the write leaves it (`settled`; its document `doc`, and `last_modified` if the write bumped it),
+    rendered as `storage.documents.snapshot_resource` renders it for a resource type whose default projection keeps
+    every attribute (`patch` checks that): `schemas` (the core URN, then the extension URNs the document holds; the
+    `schema_urns` parameter lists them all in order), `id`, the document's attributes, `meta`."""
     version = _text('W/"').op("||")(cast(func.coalesce(settled.c.new_version, settled.c.version), String)).op("||")(
         _text('"'))
-    last_modified = case((bumped, bindparam("last_modified", type_=groups_table.c.last_modified.type)),
-                         else_=settled.c.last_modified)
+    last_modified = case((settled.c.new_version.is_not(None), last_modified), else_=settled.c.last_modified)
     urns = (func.unnest(bindparam("schema_urns", type_=postgresql.ARRAY(String)))
             .table_valued("urn", with_ordinality="position").render_derived())
     document = type_coerce(doc, JSONB)
