@@ -29,9 +29,12 @@ GROUP_MEMBERS_ADDED = "group.members_added"
 GROUP_MEMBERS_REMOVED = "group.members_removed"
 GROUP_DELETED = "group.deleted"
 REQUEST_REJECTED = "request.rejected"
+TENANT_HELD = "tenant.held"  # the mass-deprovisioning guard tripped (storage.guard); its diff is the hold's summary
+TENANT_RELEASED = "tenant.released"  # a hold was released
 KINDS = (
     USER_CREATED, USER_UPDATED, USER_DEACTIVATED, USER_REACTIVATED, USER_DELETED, GROUP_CREATED, GROUP_UPDATED,
-    GROUP_RENAMED, GROUP_MEMBERS_ADDED, GROUP_MEMBERS_REMOVED, GROUP_DELETED, REQUEST_REJECTED,
+    GROUP_RENAMED, GROUP_MEMBERS_ADDED, GROUP_MEMBERS_REMOVED, GROUP_DELETED, REQUEST_REJECTED, TENANT_HELD,
+    TENANT_RELEASED,
 )
 
 REDACTED = "[redacted]"
