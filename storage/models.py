@@ -314,3 +314,53 @@ class SetupLink(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# -- Mass-deprovisioning guard ------------------------------------------------------------------------------------
+
+
+class TenantGuard(Base):
+    """A tenant's guard: its settings (NULL: the default of storage/guard.py), and how far its events are scanned,
+    with the counted events still in the sliding window (scim.deprovisions.Window's entries). Scanners lock this
+    row, so one hold is made per trip."""
+
+    __tablename__ = "tenant_guards"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    max_deprovisions: Mapped[int | None] = mapped_column(Integer)
+    window_seconds: Mapped[int | None] = mapped_column(Integer)
+    scanned_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    window: Mapped[list[dict[str, Any]] | None] = mapped_column(Document)
+
+
+class GuardHold(Base):
+    """A tripped guard: deliveries of the tenant's events from `first_event_id` on wait until it is released.
+    `event_id` is its `tenant.held` event; `released_through` the newest event the release let go."""
+
+    __tablename__ = "guard_holds"
+    __table_args__ = (UniqueConstraint("tenant_id", "first_event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    first_event_id: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    summary: Mapped[dict[str, Any]] = mapped_column(Document)
+    tripped_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    released_through: Mapped[int | None] = mapped_column(BigInteger)
+    net: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class GuardDropped(Base):
+    """A held event a net release dropped (scim.net_effect): never delivered."""
+
+    __tablename__ = "guard_dropped"
+
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("guard_holds.id", ondelete="CASCADE"), index=True)
+
+
+tenant_guards_table = TenantGuard.__table__
+guard_holds_table = GuardHold.__table__
+guard_dropped_table = GuardDropped.__table__
