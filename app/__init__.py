@@ -25,6 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from app import (  # noqa: F401 (add routes)
         activity,
         admin_api,
+        admin_guard,
         bulk,
         console,
         database,
@@ -53,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(setup_links_api.bp)
     setup_page.init_app(app)
+    app.register_blueprint(admin_guard.bp)
     activity.init_app(app)
     console.init_app(app)
     return app

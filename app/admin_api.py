@@ -8,6 +8,11 @@ order (see storage.events for why id order is commit order):
 A consumer stores `next_cursor` after it has processed a page and asks again with `after=next_cursor`; a crash
 before that repeats the page (at-least-once; an event's `id` is stable, for de-duplication). Errors are SCIM Error
 bodies (RFC 7644 §3.12), rendered by app/errors.py as on the SCIM API.
+
+Both feeds read through storage.guard, so the mass-deprovisioning guard stops them at a hold (docs/guard.md): a
+tenant's page ends before the event that tripped it, with `"held": {summary}`, and `next_cursor` stays before the
+held events until the hold is released. The all-tenants page ends before the first held event of any tenant, so its
+cursor never passes a held event either; `"held"` is then the summary of the hold that stopped it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from flask_httpauth import HTTPTokenAuth
 from app import database
 from app.errors import render
 from scim.errors import InvalidValue, MethodNotAllowed, NotFound, Unauthorized
-from storage import admin_keys, events, tenants
+from storage import admin_keys, events, guard, tenants
 from storage.models import AdminKey
 
 DEFAULT_LIMIT = 100
@@ -69,11 +74,21 @@ def _page(tenant_id: int | None) -> Response:
     cursor = request.args.get("after")
     after = events.decode_cursor(cursor) if cursor else 0
     limit = _limit()
-    rows = events.read(database.get_session(), after=after, limit=limit + 1, tenant_id=tenant_id)
-    page = rows[:limit]
-    next_cursor = events.encode_cursor(page[-1][0].id if page else after)
-    response = jsonify({"events": [events.to_dict(*row) for row in page], "next_cursor": next_cursor,
-                        "has_more": len(rows) > limit})
+    session = database.get_session()
+    if tenant_id is None:
+        page, has_more = guard.deliverable_all(session, after, limit)
+    else:
+        # one more than the page, to tell whether more follow; the cursor is the page's own
+        page = guard.deliverable(session, tenant_id, after, limit + 1)
+        has_more = len(page.events) > limit
+        if has_more:
+            page = guard.Deliverable(page.events[:limit], page.events[limit - 1].id)
+    names = {tenant.id: tenant.name for tenant in tenants.list_all(session)}
+    body = {"events": [events.to_dict(row, names.get(row.tenant_id)) for row in page.events],
+            "next_cursor": events.encode_cursor(page.through), "has_more": has_more}
+    if page.hold is not None:
+        body["held"] = page.hold.summary
+    response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response
 

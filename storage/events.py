@@ -6,7 +6,8 @@ commit (`listen`, installed on each engine storage.db makes) inserts the queued 
 transaction, so an event commits with the change it describes or not at all: a rollback discards it, and so does the
 rollback of a savepoint it was staged in (a failed Bulk operation). On PostgreSQL a write that is one statement
 carries its events itself (`with_event`, `with_events`, `commit_now`): run in autocommit, the change, its events and
-the commit are that one statement. Nothing else inserts events. Whatever inserts them tells `written`, which calls
+the commit are that one statement; `insert_in_transaction` inserts one in a transaction under way, for a writer that
+needs its id. Nothing else inserts events. Whatever inserts them tells `written`, which calls
 the callbacks given to `observe` (the app's metrics) with each event's kind.
 
 Commit order. A feed reader asks for `id > cursor`. An autoincrement id is assigned at INSERT, not at COMMIT: on
@@ -164,6 +165,17 @@ def commit_now(connection: Connection, row: Mapping[str, Any]) -> None:
     (PostgreSQL's autocommit): a write that changed nothing still logs its event, in one round trip."""
     _INSERT_IN_ORDER.run(connection, row)
     written((row["kind"],))
+
+
+def insert_in_transaction(connection: Connection, row: Mapping[str, Any]) -> int:
+    """Insert one event (an `entry`) now, in the writing transaction `connection` has under way, and return its id
+    (storage.guard's events, which the rows it writes beside them name). On PostgreSQL the commit-order lock is taken
+    first and held to the commit, as for staged events. `written` is told at once: the caller commits next."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(EVENTS_LOCK)))
+    event_id = connection.execute(insert(events_table).returning(events_table.c.id), dict(row)).scalar_one()
+    written((row["kind"],))
+    return event_id
 
 
 def observe(callback: Callable[[str], None]) -> None:
