@@ -11,6 +11,7 @@ from flask.cli import AppGroup, ScriptInfo
 
 from app import create_app, database
 from app.cli_events import admin_key_group, events_command, prune_events
+from app.cli_guard import guard_group
 from app.cli_helpers import check_database, served_url, transaction, when
 from app.cli_schemas import schema_group
 from app.cli_setup_links import setup_link_group
@@ -160,3 +161,4 @@ def serve(bind: str | None, workers: int | None) -> None:
 for command in (admin_group, admin_key_group, events_command, prune_events, schema_group):
     cli.add_command(command)
 cli.add_command(setup_link_group)
+cli.add_command(guard_group)

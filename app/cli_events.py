@@ -26,6 +26,12 @@ POLL_LIMIT = 500
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+def age(text: str) -> timedelta | None:
+    """A span such as 30s, 15m, 1h, 2d or 1w; None for text of another shape."""
+    found = re.fullmatch(r"(\d+)([smhdw])", text.strip())
+    return timedelta(**{_UNITS[found[2]]: int(found[1])}) if found else None
+
+
 class Since(click.ParamType):
     """A moment: ISO 8601 (UTC unless it has an offset), or an age such as 30m, 1h, 2d, 1w."""
 
@@ -34,9 +40,9 @@ class Since(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
         if isinstance(value, datetime):
             return value
-        age = re.fullmatch(r"(\d+)([smhdw])", value.strip())
-        if age:
-            return utcnow() - timedelta(**{_UNITS[age[2]]: int(age[1])})
+        span = age(value)
+        if span is not None:
+            return utcnow() - span
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
