@@ -4,7 +4,7 @@ anyone else gets the 404 of a path that does not exist. Unset, nothing is collec
 Per request, one counter and one histogram observation (two more for a 401), from values the request already has:
 the route template (Flask's URL rule, never the raw path, so ids never become series), the method, the status and
 the identity provider named by the User-Agent. The pool gauge moves on the pool's own checkout and checkin events;
-the events counter on storage.events' writes. Nothing here touches the database.
+the events counter, and the guard's holds and releases, on storage.events' writes. Nothing here touches the database.
 
 Under gunicorn the workers share their values through files (prometheus-client's multiprocess mode): the directory
 is made for each server start and removed at its exit, and an exited worker's gauge is dropped
@@ -35,6 +35,7 @@ from sqlalchemy import Engine, event
 from werkzeug.exceptions import NotFound
 
 from app import request_ids
+from scim import changes
 from storage import events
 
 REQUESTS = Counter("scim_http_requests", "HTTP requests answered, by route template, method, status and identity "
@@ -45,6 +46,9 @@ LATENCY = Histogram("scim_http_request_duration_seconds", "Time from the start o
 AUTH_FAILURES = Counter("scim_auth_failures", "Requests refused for a missing, wrong, expired or revoked credential "
                         "(401), by API (scim, admin_api).", ["api"])
 EVENTS_WRITTEN = Counter("scim_events_written", "Activity-log events written, by kind.", ["kind"])
+GUARD_HOLDS = Counter("scim_guard_holds", "Holds the mass-deprovisioning guard made (a tenant's deliveries stopped), "
+                      "counted by the process whose read tripped it.")
+GUARD_RELEASES = Counter("scim_guard_releases", "Holds released, counted by the process that released them.")
 CONNECTIONS_CHECKED_OUT = Gauge("scim_db_connections_checked_out", "Database connections the workers have checked "
                                 "out of their pools (a worker keeps its reading connection between requests).",
                                 multiprocess_mode="livesum")
@@ -114,3 +118,7 @@ def _checked_in(_dbapi_connection: Any, _record: Any) -> None:
 
 def _event_written(kind: str) -> None:
     EVENTS_WRITTEN.labels(kind).inc()
+    if kind == changes.TENANT_HELD:
+        GUARD_HOLDS.inc()
+    elif kind == changes.TENANT_RELEASED:
+        GUARD_RELEASES.inc()

@@ -10,11 +10,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from app import create_app
 from scim import changes
-from storage import guard, tenants
+from storage import admin_keys, guard, tenants
 from storage.db import make_sessionmaker
 from storage.models import Event, GuardHold
 from tests.api.test_admin_api import admin, admin_key  # noqa: F401 (fixtures)
+from tests.api.test_metrics import METRICS_TOKEN, samples, value
 from tests.api.test_users import PATCH_URN, USER_URN, patch
 from tests.conftest import make_token
 
@@ -197,3 +199,26 @@ def test_concurrent_readers_make_one_hold(app: Flask, client: FlaskClient, auth:
     with make_sessionmaker(engine)() as session:
         assert session.scalar(select(func.count()).select_from(GuardHold)) == 1
         assert session.scalar(select(func.count()).where(Event.kind == changes.TENANT_HELD)) == 1
+
+
+def test_holds_and_releases_are_counted_in_the_metrics(db_url: str) -> None:
+    metrics_app = create_app({"DATABASE_URL": db_url, "TESTING": True, "METRICS_TOKEN": METRICS_TOKEN})
+    try:
+        client = metrics_app.test_client()
+        auth = {"Authorization": f"Bearer {make_token(metrics_app, 'acme')}", "Content-Type": "application/scim+json"}
+        admin = {"Authorization": f"Bearer {_admin_key(metrics_app)}"}
+        before = samples(client)
+        for user_id in _users(client, auth, 11):
+            _deactivate(client, auth, user_id)
+        assert "held" in _feed(client, admin)
+        assert client.post(f"{GUARD}/release", headers=admin, json={"net": True}).status_code == 200
+        after = samples(client)
+        for name in ("scim_guard_holds_total", "scim_guard_releases_total"):
+            assert value(after, name) - value(before, name) == 1
+    finally:
+        metrics_app.extensions["scim.engine"].dispose()
+
+
+def _admin_key(app: Flask) -> str:
+    with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+        return admin_keys.issue(session, "tests")[1]
