@@ -8,6 +8,7 @@ from flask import Flask
 from app.console import (  # noqa: F401 (they add routes to bp)
     activity,
     directory,
+    guard,
     home,
     pages,
     setup_links,

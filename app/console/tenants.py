@@ -13,7 +13,7 @@ from app.console.blueprint import bp
 from app.console.pages import FormError
 from app.http import base_url
 from scim.errors import Conflict, InvalidValue, NotFound
-from storage import admins, tenants, tokens
+from storage import admins, guard, tenants, tokens
 from storage.models import Tenant, Token, utcnow
 
 TOKEN_LABEL_MAX = 200
@@ -101,7 +101,8 @@ def token_status(token: Token) -> str:
 def _connection_page(tenant: Tenant, **extra: Any) -> str:
     rows = tokens.list_tokens(database.get_session(), tenant)
     return render_template("console/connection.html", tenant=tenant, scim_url=base_url(),
-                           tokens=[token for token, _name in rows], failures=recent_failures(tenant), **extra)
+                           tokens=[token for token, _name in rows], failures=recent_failures(tenant),
+                           guard=guard.status(database.get_session(), tenant.id), **extra)
 
 
 def _token_of(tenant: Tenant, token_id: str) -> Token:
