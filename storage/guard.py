@@ -206,11 +206,13 @@ def configure(executor: Session | Connection, tenant_id: int, settings: Mapping[
                        .values(**settings))
 
 
-def status(executor: Session | Connection, tenant_id: int) -> Status:
-    """The tenant's guard now (its new events scanned first)."""
+def status(executor: Session | Connection, tenant_id: int, scan: bool = True) -> Status:
+    """The tenant's guard now, its new events scanned first; without `scan`, as the last scan left it (for a caller
+    inside a writing transaction, which the scan's own connection would wait for on SQLite)."""
     with _engine(executor).connect() as connection:
         start_reading(connection)
-        _scan(connection, tenant_id)
+        if scan:
+            _scan(connection, tenant_id)
         guard = _guard(connection, tenant_id)
         hold = _open_hold(connection, tenant_id)
         threshold = _threshold(connection, tenant_id, guard)
