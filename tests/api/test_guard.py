@@ -11,12 +11,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app import create_app
+from app.openapi import document
 from scim import changes
 from storage import admin_keys, guard, tenants
 from storage.db import make_sessionmaker
 from storage.models import Event, GuardHold
 from tests.api.test_admin_api import admin, admin_key  # noqa: F401 (fixtures)
 from tests.api.test_metrics import METRICS_TOKEN, samples, value
+from tests.api.test_openapi import check
 from tests.api.test_users import PATCH_URN, USER_URN, patch
 from tests.conftest import make_token
 
@@ -222,3 +224,18 @@ def test_holds_and_releases_are_counted_in_the_metrics(db_url: str) -> None:
 def _admin_key(app: Flask) -> str:
     with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
         return admin_keys.issue(session, "tests")[1]
+
+
+def test_the_guard_routes_and_a_held_feed_match_the_openapi_document(
+        client: FlaskClient, auth: dict, admin: dict) -> None:  # noqa: F811
+    for user_id in _users(client, auth, 11):
+        _deactivate(client, auth, user_id)
+    check(document(), "GET", "/admin/v1/tenants/{name}/events", client.get(FEED, headers=admin))
+    check(document(), "GET", "/admin/v1/events", client.get("/admin/v1/events", headers=admin))
+    check(document(), "GET", "/admin/v1/tenants/{name}/guard", client.get(GUARD, headers=admin))
+    check(document(), "PUT", "/admin/v1/tenants/{name}/guard",
+          client.put(GUARD, headers=admin, json={"window_seconds": 600}))
+    check(document(), "PUT", "/admin/v1/tenants/{name}/guard", client.put(GUARD, headers=admin, json={"x": 1}))
+    check(document(), "POST", "/admin/v1/tenants/{name}/guard/release",
+          client.post(f"{GUARD}/release", headers=admin, json={"net": True}))
+    check(document(), "GET", "/admin/v1/tenants/{name}/guard", client.get(GUARD, headers=admin))
