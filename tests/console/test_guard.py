@@ -30,10 +30,14 @@ def test_the_page_shows_a_hold_and_each_button_releases_it(app: Flask, console: 
     assert "Deliveries are held" in text and "3 events waiting" in text
     assert "<td><code>user.deactivated</code></td><td>3</td>" in text
     assert f'href="/admin/tenants/{_tenant_id(app, "acme")}/users/{ids[2]}">user2@acme.test</a>' in text
+    held = console.get(f"{page}/activity", query_string={"kind": "tenant.held"}).get_data(as_text=True)
+    assert "<code>GUARD /admin/v1/tenants/acme/guard</code>" in held  # the hold's event, its summary as its diff
     released = post_form(console, f"{page}/guard/release", {"net": "1"}, follow_redirects=True)
     assert "Hold released. Events delivered: 1; dropped as cancelling out: 2." in released.get_data(as_text=True)
     assert "Deliveries are held" not in released.get_data(as_text=True)
 
+    released_events = console.get(f"{page}/activity", query_string={"kind": "tenant.released"})
+    assert "/guard/release" in released_events.get_data(as_text=True)
     for user_id in ids[4:6]:
         _deactivate(client, auth, user_id)
     _deactivate(client, auth, ids[0], active=True)
