@@ -54,6 +54,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('guard_dropped', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_guard_dropped_hold_id'), ['hold_id'], unique=False)
+    # The guard judges what happens from now on: existing tenants' history is scanned already, or an old burst would
+    # hold every delivery from it on. A tenant created later has no history, and is scanned from its first event.
+    op.execute(sa.text(
+        "INSERT INTO tenant_guards (tenant_id, enabled, scanned_through) "
+        "SELECT tenants.id, true, COALESCE((SELECT max(events.id) FROM events WHERE events.tenant_id = tenants.id), 0) "
+        "FROM tenants"))
 
 
 def downgrade() -> None:
