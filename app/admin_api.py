@@ -83,7 +83,7 @@ def _page(tenant_id: int | None) -> Response:
         has_more = len(page.events) > limit
         if has_more:
             page = guard.Deliverable(page.events[:limit], page.events[limit - 1].id)
-    names = {tenant.id: tenant.name for tenant in tenants.list_all(session)}
+    names = tenants.names(session, (row.tenant_id for row in page.events))
     body = {"events": [events.to_dict(row, names.get(row.tenant_id)) for row in page.events],
             "next_cursor": events.encode_cursor(page.through), "has_more": has_more}
     if page.hold is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -44,3 +45,11 @@ def find_by_name(session: Session, name: str) -> Tenant | None:
 
 def list_all(session: Session) -> list[Tenant]:
     return list(session.scalars(select(Tenant).order_by(Tenant.name)))
+
+
+def names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of the tenants with these ids (None, a request no tenant was known for, is skipped)."""
+    wanted = {tenant_id for tenant_id in ids if tenant_id is not None}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(wanted))).all())
