@@ -140,6 +140,28 @@ def test_a_net_release_drops_a_reverted_deactivation_and_a_second_trip_holds_aga
     assert second["held"]["tripped_at"] != first["held"]["tripped_at"]
 
 
+def test_a_net_release_drops_members_removed_and_added_back(
+        client: FlaskClient, auth: dict, admin: dict) -> None:  # noqa: F811
+    ids = _users(client, auth, 4)
+    client.put(GUARD, headers=admin, json={"max_deprovisions": 2})
+    created = client.post("/scim/v2/Groups", headers=auth, json={
+        "schemas": [GROUP_URN], "displayName": "Everyone", "members": [{"value": user_id} for user_id in ids]})
+    group = f"/scim/v2/Groups/{created.get_json(force=True)['id']}"
+    members = [{"value": user_id} for user_id in ids[:3]]
+    for operation in ({"op": "Remove", "path": "members", "value": members},  # trips: 3 removals
+                      {"op": "Add", "path": "members", "value": members},  # the IdP admin puts them back
+                      {"op": "Remove", "path": "members", "value": [{"value": ids[3]}]}):
+        response = client.patch(group, headers=auth, json={"schemas": [PATCH_URN], "Operations": [operation]})
+        assert response.status_code in (200, 204)
+    first = _feed(client, admin)
+    assert first["held"]["counts"] == {changes.GROUP_MEMBERS_REMOVED: 3}
+    released = client.post(f"{GUARD}/release", headers=admin, json={"net": True}).get_json()
+    assert (released["delivered"], released["dropped"]) == (1, 2)
+    rest = _feed(client, admin, first["next_cursor"])
+    assert [(event["kind"], event["diff"]["members"]) for event in rest["events"]] == [
+        (changes.GROUP_MEMBERS_REMOVED, {"removed": {"ids": [ids[3]], "count": 1}})]
+
+
 def test_a_guard_turned_off_holds_nothing(client: FlaskClient, auth: dict, admin: dict) -> None:  # noqa: F811
     ids = _users(client, auth, 12)
     assert client.put(GUARD, headers=admin, json={"enabled": False}).get_json()["enabled"] is False
