@@ -3,7 +3,9 @@ event that tripped it, and a release lets the held events go (all, or their net 
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -21,6 +23,7 @@ from tests.api.test_metrics import METRICS_TOKEN, samples, value
 from tests.api.test_openapi import check
 from tests.api.test_users import PATCH_URN, USER_URN, patch
 from tests.conftest import make_token
+from tests.live import call, live_server
 
 GUARD = "/admin/v1/tenants/acme/guard"
 FEED = "/admin/v1/tenants/acme/events"
@@ -261,3 +264,30 @@ def test_the_guard_routes_and_a_held_feed_match_the_openapi_document(
     check(document(), "POST", "/admin/v1/tenants/{name}/guard/release",
           client.post(f"{GUARD}/release", headers=admin, json={"net": True}))
     check(document(), "GET", "/admin/v1/tenants/{name}/guard", client.get(GUARD, headers=admin))
+
+
+def test_feed_readers_in_several_workers_make_one_hold(app: Flask, db_url: str, tmp_path: Path) -> None:
+    secret = make_token(app, "acme")
+    key = _admin_key(app)
+    with live_server(db_url, tmp_path / "gunicorn.log", workers=3) as port:
+        for index in range(11):
+            body = {"schemas": [USER_URN], "userName": f"user{index}@acme.test"}
+            status, _headers, user = call(port, "POST", "/scim/v2/Users", secret, body)
+            assert status == 201, user
+            patched = {"schemas": [PATCH_URN], "Operations": [{"op": "replace", "value": {"active": False}}]}
+            assert call(port, "PATCH", f"/scim/v2/Users/{user['id']}", secret, patched)[0] == 200
+        start, answers = threading.Barrier(8), []
+
+        def read() -> None:
+            start.wait(timeout=30)
+            answers.append(call(port, "GET", f"{FEED}?limit=1000", key))
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert [status for status, _headers, _body in answers] == [200] * 8
+    assert len({json.dumps(body["held"], sort_keys=True) for _status, _headers, body in answers}) == 1
+    with make_sessionmaker(app.extensions["scim.engine"])() as session:
+        assert session.scalar(select(func.count()).select_from(GuardHold)) == 1
