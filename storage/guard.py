@@ -36,7 +36,7 @@ from scim.deprovisions import Window, deprovisions
 from scim.errors import Conflict, InvalidValue
 from scim.net_effect import Held, dropped
 from storage import events
-from storage.connections import start_reading, writing
+from storage.connections import connection_of, start_reading, writing
 from storage.documents import timestamp
 from storage.models import (
     Event,
@@ -200,7 +200,7 @@ def configure(executor: Session | Connection, tenant_id: int, settings: Mapping[
         value = settings.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**9):
             raise InvalidValue(f"{name} is a positive integer, or null for the default.")
-    connection = executor.connection() if isinstance(executor, Session) else executor
+    connection = connection_of(executor)
     _ensure_guard(connection, tenant_id)
     connection.execute(update(tenant_guards_table).where(tenant_guards_table.c.tenant_id == tenant_id)
                        .values(**settings))
