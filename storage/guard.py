@@ -15,19 +15,22 @@ A hold stops deliveries, never the SCIM API: events before its first event still
 The guard's own events (`tenant.held`, `tenant.released`) are in the activity log, not in deliveries: a hold reaches
 a receiver as `Deliverable.hold`.
 
-Scanning writes and commits on a connection of its own, so the read functions take any Session or Connection only to
-find the database: call them outside a writing transaction (on SQLite the scan would wait for that writer).
+The guard works on a connection of its own and commits there, so the reads take any Session or Connection, and a
+caller's transaction on PostgreSQL neither waits for it nor holds its locks. On SQLite a caller that holds the write
+lock (a writing transaction, as the webhook fan-out's) would make a connection of its own wait for that very lock:
+there the guard works in the caller's transaction, which commits it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, exists, func, select, update
+from sqlalchemy import Connection, Row, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,7 +39,7 @@ from scim.deprovisions import Window, deprovisions
 from scim.errors import Conflict, InvalidValue
 from scim.net_effect import Held, dropped
 from storage import events
-from storage.connections import connection_of, start_reading, writing
+from storage.connections import IMMEDIATE, connection_of, dialect, is_reading, start_reading, writing
 from storage.documents import timestamp
 from storage.models import (
     Event,
@@ -130,8 +133,7 @@ def default_threshold(users: int) -> int:
 def deliverable(executor: Session | Connection, tenant_id: int, after: int, limit: int) -> Deliverable:
     """The first `limit` events of the tenant after `after` that may go out now (scanning the tenant's new events
     first)."""
-    with _engine(executor).connect() as connection:
-        start_reading(connection)
+    with _working(executor) as connection:
         _scan(connection, tenant_id)
         guard = _guard(connection, tenant_id)
         hold = _open_hold(connection, tenant_id)
@@ -149,8 +151,7 @@ def deliverable_all(executor: Session | Connection, after: int, limit: int) -> t
     """The first `limit` events of every tenant (and of requests no tenant was known for) after `after` that may go
     out now, and whether more may already: the page ends before the first held event of any tenant, so a cursor
     never passes an event that is held."""
-    with _engine(executor).connect() as connection:
-        start_reading(connection)
+    with _working(executor) as connection:
         rows = _events(connection, _delivered().where(Event.id > after).order_by(Event.id).limit(limit + 1))
         cutoff, stop = None, None
         for tenant_id in sorted({row.tenant_id for row in rows if row.tenant_id is not None}):
@@ -206,13 +207,10 @@ def configure(executor: Session | Connection, tenant_id: int, settings: Mapping[
                        .values(**settings))
 
 
-def status(executor: Session | Connection, tenant_id: int, scan: bool = True) -> Status:
-    """The tenant's guard now, its new events scanned first; without `scan`, as the last scan left it (for a caller
-    inside a writing transaction, which the scan's own connection would wait for on SQLite)."""
-    with _engine(executor).connect() as connection:
-        start_reading(connection)
-        if scan:
-            _scan(connection, tenant_id)
+def status(executor: Session | Connection, tenant_id: int) -> Status:
+    """The tenant's guard now (its new events scanned first)."""
+    with _working(executor) as connection:
+        _scan(connection, tenant_id)
         guard = _guard(connection, tenant_id)
         hold = _open_hold(connection, tenant_id)
         threshold = _threshold(connection, tenant_id, guard)
@@ -228,9 +226,26 @@ def status(executor: Session | Connection, tenant_id: int, scan: bool = True) ->
                   hold, held)
 
 
-def _engine(executor: Session | Connection) -> Engine:
+@contextmanager
+def _working(executor: Session | Connection) -> Iterator[Connection]:
+    """The connection the guard works on: the caller's when it holds SQLite's write lock (module docstring), else a
+    reading connection of the guard's own."""
+    caller = _sqlite_writer(executor)
+    if caller is not None:
+        yield caller
+        return
     bind = executor.get_bind() if isinstance(executor, Session) else executor
-    return bind.engine
+    with bind.engine.connect() as connection:
+        start_reading(connection)
+        yield connection
+
+
+def _sqlite_writer(executor: Session | Connection) -> Connection | None:
+    if dialect(executor) != "sqlite" or (isinstance(executor, Session) and not executor.in_transaction()):
+        return None
+    connection = connection_of(executor)
+    writer = connection.in_transaction() and not is_reading(connection)
+    return connection if writer and connection.get_execution_options().get(IMMEDIATE) else None
 
 
 def _guard(connection: Connection, tenant_id: int, lock: bool = False) -> Row[Any] | None:
@@ -270,16 +285,27 @@ def _newest(connection: Connection, tenant_id: int) -> int:
 
 
 def _scan(connection: Connection, tenant_id: int) -> None:
-    """Scan the tenant's events not scanned yet, under its guard row's lock, and commit; nothing to do costs two
-    reads."""
+    """Scan the tenant's events not scanned yet, under its guard row's lock, and commit (on the guard's own
+    connection); nothing to do costs two reads."""
     guard = _guard(connection, tenant_id)
     if guard is not None and (guard.scanned_through >= _newest(connection, tenant_id)
                               or _open_hold(connection, tenant_id) is not None):
         return
-    writing(connection)
-    try:
+    with _writing(connection):
         _ensure_guard(connection, tenant_id)
         _scan_locked(connection, tenant_id, _guard(connection, tenant_id, lock=True))
+
+
+@contextmanager
+def _writing(connection: Connection) -> Iterator[None]:
+    """A write of the guard: on its own (reading) connection a transaction committed at the end, or rolled back on
+    an error, then reading again; on a caller's, part of the caller's transaction."""
+    if not is_reading(connection):
+        yield
+        return
+    writing(connection)
+    try:
+        yield
         connection.commit()
     finally:
         if connection.in_transaction():
@@ -361,15 +387,12 @@ def _sample(connection: Connection, entries: Sequence[Mapping[str, Any]]) -> dic
 
 def release(executor: Session | Connection, tenant_id: int, net: bool = False) -> Released:
     """Release the tenant's hold: every event up to the newest goes out in order, or with `net` only those whose
-    effect stands (scim.net_effect); scanning resumes after them. Commits on a connection of its own."""
-    with _engine(executor).connect() as connection:
-        start_reading(connection)
-        writing(connection)
+    effect stands (scim.net_effect); scanning resumes after them."""
+    with _working(executor) as connection, _writing(connection):
         _ensure_guard(connection, tenant_id)
         _guard(connection, tenant_id, lock=True)
         hold = _open_hold(connection, tenant_id)
         if hold is None:
-            connection.rollback()
             raise Conflict("The tenant's guard holds nothing to release.")
         through = _newest(connection, tenant_id)
         held = connection.execute(select(events_table).where(
@@ -391,7 +414,6 @@ def release(executor: Session | Connection, tenant_id: int, net: bool = False) -
         diff = {"hold": hold.event_id, "net": net, "delivered": released.delivered, "dropped": released.dropped,
                 "released_at": timestamp(now)}
         events.insert_in_transaction(connection, events.entry(origin, changes.TENANT_RELEASED, 200, diff=diff))
-        connection.commit()
     return released
 
 

@@ -37,8 +37,8 @@ def guard_release(tenant_id: int) -> Response:
     session = database.get_session()
     tenant = admins.get_tenant(session, tenant_id)
     net = request.form.get("net") == "1"
-    database.commit()  # the release writes on a connection of its own: this request's writer steps aside first
     released = guard.release(session, tenant.id, net=net)
+    database.commit()
     dropped = f"; dropped as cancelling out: {released.dropped}" if net else ""
     flash(f"Hold released. Events delivered: {released.delivered}{dropped}.")
     return redirect(url_for("console.connection", tenant_id=tenant.id, _anchor="guard"), code=303)

@@ -100,11 +100,9 @@ def token_status(token: Token) -> str:
 
 def _connection_page(tenant: Tenant, **extra: Any) -> str:
     rows = tokens.list_tokens(database.get_session(), tenant)
-    # a form post that shows the page again runs in its writing transaction: the guard is shown as last scanned
-    status = guard.status(database.get_session(), tenant.id, scan=request.method == "GET")
     return render_template("console/connection.html", tenant=tenant, scim_url=base_url(),
-                           tokens=[token for token, _name in rows], failures=recent_failures(tenant), guard=status,
-                           **extra)
+                           tokens=[token for token, _name in rows], failures=recent_failures(tenant),
+                           guard=guard.status(database.get_session(), tenant.id), **extra)
 
 
 def _token_of(tenant: Tenant, token_id: str) -> Token:

@@ -16,7 +16,7 @@ from app import create_app
 from app.openapi import document
 from scim import changes
 from storage import admin_keys, guard, tenants
-from storage.db import make_sessionmaker
+from storage.db import make_sessionmaker, write_transaction
 from storage.models import Event, GuardHold
 from tests.api.test_admin_api import admin, admin_key  # noqa: F401 (fixtures)
 from tests.api.test_metrics import METRICS_TOKEN, samples, value
@@ -291,3 +291,21 @@ def test_feed_readers_in_several_workers_make_one_hold(app: Flask, db_url: str, 
     assert len({json.dumps(body["held"], sort_keys=True) for _status, _headers, body in answers}) == 1
     with make_sessionmaker(app.extensions["scim.engine"])() as session:
         assert session.scalar(select(func.count()).select_from(GuardHold)) == 1
+
+
+def test_a_reader_inside_a_writing_transaction_trips_the_guard_too(app: Flask, client: FlaskClient,
+                                                                   auth: dict) -> None:
+    """As the webhook fan-out reads: in a writing transaction of its own (on SQLite the guard works in it)."""
+    for user_id in _users(client, auth, 11):
+        _deactivate(client, auth, user_id)
+    engine = app.extensions["scim.engine"]
+    with make_sessionmaker(engine)() as session:
+        tenant_id = tenants.get_by_name(session, "acme").id
+    with write_transaction(engine) as connection:
+        read = guard.deliverable(connection, tenant_id, 0, 1000)
+        assert read.hold is not None and read.events[-1].kind == changes.USER_DEACTIVATED
+    with make_sessionmaker(engine)() as session:
+        assert session.scalar(select(GuardHold.event_id)) == read.hold.event_id
+        again = guard.deliverable(session, tenant_id, 0, 1000)
+        assert ([event.id for event in again.events], again.through, again.hold) == (
+            [event.id for event in read.events], read.through, read.hold)
