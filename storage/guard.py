@@ -286,10 +286,11 @@ def _newest(connection: Connection, tenant_id: int) -> int:
 
 def _scan(connection: Connection, tenant_id: int) -> None:
     """Scan the tenant's events not scanned yet, under its guard row's lock, and commit (on the guard's own
-    connection); nothing to do costs two reads."""
+    connection); nothing to do costs two or three reads."""
     guard = _guard(connection, tenant_id)
-    if guard is not None and (guard.scanned_through >= _newest(connection, tenant_id)
-                              or _open_hold(connection, tenant_id) is not None):
+    if (guard.scanned_through if guard is not None else 0) >= _newest(connection, tenant_id):
+        return  # a tenant without events gets no guard row until it has some
+    if guard is not None and _open_hold(connection, tenant_id) is not None:
         return
     with _writing(connection):
         _ensure_guard(connection, tenant_id)
