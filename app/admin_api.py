@@ -75,14 +75,14 @@ def _page(tenant_id: int | None) -> Response:
     after = events.decode_cursor(cursor) if cursor else 0
     limit = _limit()
     session = database.get_session()
+    # one more than the page, to tell whether more follow; the cursor is then the page's own
     if tenant_id is None:
-        page, has_more = guard.deliverable_all(session, after, limit)
+        page = guard.deliverable_all(session, after, limit + 1)
     else:
-        # one more than the page, to tell whether more follow; the cursor is the page's own
         page = guard.deliverable(session, tenant_id, after, limit + 1)
-        has_more = len(page.events) > limit
-        if has_more:
-            page = guard.Deliverable(page.events[:limit], page.events[limit - 1].id)
+    has_more = len(page.events) > limit
+    if has_more:
+        page = guard.Deliverable(page.events[:limit], page.events[limit - 1].id)
     names = tenants.names(session, (row.tenant_id for row in page.events))
     body = {"events": [events.to_dict(row, names.get(row.tenant_id)) for row in page.events],
             "next_cursor": events.encode_cursor(page.through), "has_more": has_more}

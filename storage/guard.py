@@ -147,12 +147,12 @@ def deliverable(executor: Session | Connection, tenant_id: int, after: int, limi
     return Deliverable(rows, max(after, upper), hold)
 
 
-def deliverable_all(executor: Session | Connection, after: int, limit: int) -> tuple[Deliverable, bool]:
+def deliverable_all(executor: Session | Connection, after: int, limit: int) -> Deliverable:
     """The first `limit` events of every tenant (and of requests no tenant was known for) after `after` that may go
-    out now, and whether more may already: the page ends before the first held event of any tenant, so a cursor
-    never passes an event that is held."""
+    out now: the read ends before the first held event of any tenant, so a cursor never passes an event that is held
+    (`hold` is the hold that ended it)."""
     with _working(executor) as connection:
-        rows = _events(connection, _delivered().where(Event.id > after).order_by(Event.id).limit(limit + 1))
+        rows = _events(connection, _delivered().where(Event.id > after).order_by(Event.id).limit(limit))
         cutoff, stop = None, None
         for tenant_id in sorted({row.tenant_id for row in rows if row.tenant_id is not None}):
             _scan(connection, tenant_id)
@@ -161,11 +161,9 @@ def deliverable_all(executor: Session | Connection, after: int, limit: int) -> t
             if bound is not None and (cutoff is None or bound < cutoff):
                 cutoff, stop = bound, hold
     page = [row for row in rows if cutoff is None or row.id < cutoff]
-    if len(page) > limit:
-        return Deliverable(page[:limit], page[limit - 1].id), True
-    if cutoff is not None and len(page) < len(rows):
-        return Deliverable(page, max(after, cutoff - 1), stop), False
-    return Deliverable(page, page[-1].id if page else after), False
+    if len(page) < len(rows):
+        return Deliverable(page, max(after, cutoff - 1), stop)
+    return Deliverable(page, page[-1].id if page else after)
 
 
 def _unscanned(connection: Connection, tenant_id: int) -> int | None:
