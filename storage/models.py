@@ -364,3 +364,54 @@ class GuardDropped(Base):
 tenant_guards_table = TenantGuard.__table__
 guard_holds_table = GuardHold.__table__
 guard_dropped_table = GuardDropped.__table__
+
+
+# -- Webhooks -----------------------------------------------------------------------------------------------------
+
+
+class WebhookEndpoint(Base):
+    """Where a tenant's events are posted. The signing secret is stored as issued (`whsec_…`): signing needs it, so
+    it cannot be hashed as a token is. `cursor` is the last of the tenant's events fanned out to this endpoint."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(64))
+    kinds: Mapped[str | None] = mapped_column(String(1000))  # comma-separated patterns (fnmatch); NULL: every kind
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    cursor: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+
+
+class WebhookDelivery(Base):
+    """One event's message to one endpoint, and how its attempts went; `resource_key` keeps one resource's
+    messages in commit order (nothing of it goes out while an earlier one is pending)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint_id_resource_key_event_id", "endpoint_id", "resource_key", "event_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    resource_key: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    data: Mapped[dict[str, Any] | None] = mapped_column(Document)  # a tenant.held message's data (the hold's summary)
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the HTTP status of the last attempt; NULL: no answer
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    response_excerpt: Mapped[str | None] = mapped_column(String(500))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+webhook_endpoints_table = WebhookEndpoint.__table__
+webhook_deliveries_table = WebhookDelivery.__table__
