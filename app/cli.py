@@ -15,6 +15,7 @@ from app.cli_guard import guard_group
 from app.cli_helpers import check_database, served_url, transaction, when
 from app.cli_schemas import schema_group
 from app.cli_setup_links import setup_link_group
+from app.cli_webhooks import deliver_command, webhook_group
 from app.console.cli import admin_group
 from storage import revisions, tenants, tokens
 
@@ -158,7 +159,6 @@ def serve(bind: str | None, workers: int | None) -> None:
     os.execv(sys.executable, [*argv, "wsgi:app"])
 
 
-for command in (admin_group, admin_key_group, events_command, prune_events, schema_group):
+for command in (admin_group, admin_key_group, events_command, prune_events, schema_group, webhook_group,
+                deliver_command, setup_link_group, guard_group):
     cli.add_command(command)
-cli.add_command(setup_link_group)
-cli.add_command(guard_group)

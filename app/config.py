@@ -41,6 +41,13 @@ DEFAULTS: dict[str, Any] = {
     "CONSOLE_MAX_FAILURES_PER_IP": 20,
     "CONSOLE_LOCKOUT_MINUTES": 15,
     "CONSOLE_PAGE_SIZE": 25,
+    # Webhooks (app/deliverer.py): seconds before each retry (jittered; past the last the endpoint is disabled), an
+    # attempt's timeout, messages sent at once, and claimed per batch. DELIVER=0: `serve` runs no deliverer.
+    "WEBHOOK_RETRY_DELAYS": "5,30,120,600,1800,3600,10800,21600",
+    "WEBHOOK_TIMEOUT": 10,
+    "WEBHOOK_THREADS": 16,
+    "WEBHOOK_BATCH": 200,
+    "DELIVER": 1,
 }
 
 

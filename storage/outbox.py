@@ -1,0 +1,212 @@
+"""Webhook delivery with the events table as the outbox: an event commits with its change, so nothing rolled back is
+sent and nothing committed is lost.
+
+Fan-out: for each enabled endpoint, the tenant's events after the endpoint's cursor that may go out now (read only
+through storage.guard.deliverable) become pending deliveries, and the cursor moves past them, in one transaction
+(PostgreSQL: the endpoint's row is locked, SKIP LOCKED, so two deliverers never fan out one endpoint together; the
+unique (endpoint, event) makes a repeated fan-out harmless). A hold adds one `tenant.held` delivery per endpoint.
+
+Claim: a due pending delivery is claimed only when it is the oldest pending one of its (endpoint, resource): one
+resource's messages go out in commit order, one at a time, and a retry waiting out its backoff holds back only that
+resource's later messages. A claim sets a lease (PostgreSQL: the rows are locked, SKIP LOCKED, while it is set, so
+two deliverers never claim one row); a deliverer killed mid-batch leaves leases that expire, and its claims are
+claimed again: at-least-once, with the same webhook-id. Results are written in one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Select, and_, bindparam, exists, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from storage import guard, webhooks
+from storage.db import write_transaction
+from storage.models import (
+    Event,
+    Tenant,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+    webhook_deliveries_table,
+    webhook_endpoints_table,
+)
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+EXCERPT_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery claimed for one attempt: what to send, and where."""
+
+    id: int
+    attempts: int
+    endpoint_id: int
+    url: str
+    secret: str
+    event: Event
+    tenant: str
+    data: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An attempt's result: `status` is the HTTP status (None: no answer, `error` says why)."""
+
+    delivery_id: int
+    endpoint_id: int
+    attempts: int
+    status: int | None
+    latency_ms: int
+    excerpt: str | None
+    event_id: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+# -- fan-out ------------------------------------------------------------------------------------------------------
+
+_BEHIND = select(WebhookEndpoint.id).where(
+    WebhookEndpoint.disabled_at.is_(None),
+    exists().where(Event.tenant_id == WebhookEndpoint.tenant_id, Event.id > WebhookEndpoint.cursor),
+).limit(1)
+
+
+def fan_out(engine: Engine, batch: int) -> int:
+    """Turn the events after each enabled endpoint's cursor into pending deliveries; returns how many were made.
+    A cheap read first, so that an idle server takes no write lock."""
+    with engine.connect() as connection:
+        if connection.scalar(_BEHIND) is None:
+            return 0
+    made = 0
+    with write_transaction(engine) as connection:
+        session = Session(bind=connection)
+        endpoints = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))
+                                    .order_by(WebhookEndpoint.id).with_for_update(skip_locked=True)).all()
+        now = utcnow()
+        for endpoint in endpoints:
+            read = guard.deliverable(connection, endpoint.tenant_id, endpoint.cursor, batch)
+            rows = [_pending(endpoint.id, event.id, f"{event.resource_type}/{event.resource_id}", now)
+                    for event in read.events if event.kind in webhooks.DELIVERED_KINDS
+                    and webhooks.wants(endpoint.kinds, event.kind)]
+            if read.hold is not None:
+                rows.append(_pending(endpoint.id, read.hold.event_id, webhooks.HELD, now, read.hold.summary))
+            if rows:
+                insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)
+                connection.execute(insert(webhook_deliveries_table).on_conflict_do_nothing(), rows)
+                made += len(rows)
+            if read.through != endpoint.cursor:
+                connection.execute(update(webhook_endpoints_table).where(webhook_endpoints_table.c.id == endpoint.id)
+                                   .values(cursor=read.through))
+        session.close()
+    return made
+
+
+def _pending(endpoint_id: int, event_id: int, resource_key: str, now: datetime,
+             data: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"endpoint_id": endpoint_id, "event_id": event_id, "resource_key": resource_key[:300],
+            "status": PENDING, "attempts": 0, "next_attempt_at": now, "data": data}
+
+
+# -- claim --------------------------------------------------------------------------------------------------------
+
+
+def _due(now: datetime) -> list[ColumnElement[bool]]:
+    """A delivery that may be attempted now: pending, due, not leased, its endpoint enabled, and no earlier delivery
+    of its resource to that endpoint pending."""
+    earlier = aliased(WebhookDelivery)
+    return [
+        WebhookDelivery.status == PENDING,
+        WebhookDelivery.next_attempt_at <= now,
+        or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+        WebhookEndpoint.disabled_at.is_(None),
+        ~exists().where(and_(earlier.endpoint_id == WebhookDelivery.endpoint_id,
+                             earlier.resource_key == WebhookDelivery.resource_key,
+                             earlier.status == PENDING, earlier.event_id < WebhookDelivery.event_id)),
+    ]
+
+
+def _claimable(now: datetime, limit: int) -> Select[Any]:
+    return (
+        select(WebhookDelivery, WebhookEndpoint.url, WebhookEndpoint.secret, Event, Tenant.name)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .join(Tenant, Tenant.id == WebhookEndpoint.tenant_id)
+        .where(*_due(now))
+        .order_by(WebhookDelivery.event_id)
+        .limit(limit)
+        .with_for_update(of=WebhookDelivery, skip_locked=True)
+    )
+
+
+def claim(engine: Engine, limit: int, lease_seconds: float) -> list[Claimed]:
+    """Claim up to `limit` due deliveries, each the oldest pending one of its resource, for `lease_seconds`."""
+    now = utcnow()
+    with engine.connect() as connection:  # a read first: an idle server takes no write lock
+        due = (select(WebhookDelivery.id).join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+               .where(*_due(now)).limit(1))
+        if connection.scalar(due) is None:
+            return []
+    with write_transaction(engine) as connection:
+        session = Session(bind=connection, expire_on_commit=False)
+        rows = session.execute(_claimable(now, limit)).all()
+        if rows:
+            connection.execute(update(webhook_deliveries_table)
+                               .where(webhook_deliveries_table.c.id.in_([row[0].id for row in rows]))
+                               .values(lease_until=now + timedelta(seconds=lease_seconds)))
+        claimed = [Claimed(delivery.id, delivery.attempts, delivery.endpoint_id, url, secret, event, tenant,
+                           delivery.data) for delivery, url, secret, event, tenant in rows]
+        session.expunge_all()
+        session.close()
+    return claimed
+
+
+# -- results ------------------------------------------------------------------------------------------------------
+
+_DONE = (update(webhook_deliveries_table)
+         .where(webhook_deliveries_table.c.id == bindparam("b_id"), webhook_deliveries_table.c.status == PENDING)
+         .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"),
+                 next_attempt_at=bindparam("b_next"), lease_until=None, last_status=bindparam("b_last_status"),
+                 latency_ms=bindparam("b_latency"), response_excerpt=bindparam("b_excerpt"),
+                 last_attempt_at=bindparam("b_at")))
+
+
+def record(engine: Engine, outcomes: Sequence[Outcome], delays: Sequence[float]) -> None:
+    """Write a batch's results: delivered, or due again after the next delay (with jitter), or, past the last delay,
+    failed and its endpoint disabled."""
+    if not outcomes:
+        return
+    now = utcnow()
+    rows = []
+    disabled: dict[int, str] = {}
+    for outcome in outcomes:
+        attempts = outcome.attempts + 1
+        status, next_at = DELIVERED, now
+        if not outcome.ok:
+            if attempts > len(delays):
+                status = FAILED
+                disabled[outcome.endpoint_id] = (
+                    f"event {outcome.event_id} failed {attempts} times (last: "
+                    f"{outcome.status or 'no answer'}{': ' + outcome.excerpt if outcome.excerpt else ''})")[:500]
+            else:
+                status = PENDING
+                next_at = now + timedelta(seconds=delays[attempts - 1] * random.uniform(0.75, 1.25))
+        rows.append({"b_id": outcome.delivery_id, "b_status": status, "b_attempts": attempts, "b_next": next_at,
+                     "b_last_status": outcome.status, "b_latency": outcome.latency_ms,
+                     "b_excerpt": (outcome.excerpt or "")[:EXCERPT_LENGTH] or None, "b_at": now})
+    with write_transaction(engine) as connection:
+        connection.execute(_DONE, rows)
+        for endpoint_id, reason in disabled.items():
+            connection.execute(update(webhook_endpoints_table)
+                               .where(webhook_endpoints_table.c.id == endpoint_id,
+                                      webhook_endpoints_table.c.disabled_at.is_(None))
+                               .values(disabled_at=now, disabled_reason=reason))
+
