@@ -32,6 +32,7 @@ class Receiver:
     port: int
     secret: str | None = None
     answer: int = 200  # the status to answer with; a 3xx carries a Location
+    delay: float = 0.0  # seconds before each answer (a slow receiver)
     messages: list[Message] = field(default_factory=list)
     attempts: int = 0
     rejected: int = 0
@@ -40,6 +41,10 @@ class Receiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks"
+
+    def event_ids(self) -> set[int]:
+        """The distinct webhook-ids of the event messages received."""
+        return {int(message.id) for message in self.events()}
 
     def events(self) -> list[Message]:
         with self.lock:
@@ -63,6 +68,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if receiver.delay:
+                time.sleep(receiver.delay)
             headers = {key.lower(): value for key, value in self.headers.items()}
             with receiver.lock:
                 receiver.attempts += 1

@@ -1,0 +1,118 @@
+"""`scim-server deliver` as processes: killed with -9 mid-batch and started again, nothing is lost; two of them on
+one database deliver each event once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from tests.api.test_webhooks import add_webhook, committed_events
+from tests.interop.test_okta import okta_user
+from tests.live import REPO
+from tests.webhook_receiver import Receiver, receiving
+
+SETTINGS = {"SCIM_WEBHOOK_TIMEOUT": "1", "SCIM_WEBHOOK_THREADS": "4", "SCIM_WEBHOOK_BATCH": "8",
+            "SCIM_WEBHOOK_RETRY_DELAYS": "0.2,0.2,0.2,0.2,0.2"}
+
+
+@contextmanager
+def delivering(db_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`scim-server deliver` on the test database; stopped (by its PID) afterwards if still running."""
+    env = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_LOG_LEVEL": "WARNING", **SETTINGS}
+    with log.open("ab") as output:
+        process = subprocess.Popen([str(Path(sys.executable).with_name("scim-server")), "deliver"], cwd=REPO,
+                                   env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def create_users(client: FlaskClient, auth: dict[str, str], count: int) -> None:
+    for number in range(count):
+        response = client.post("/scim/v2/Users", json=okta_user(f"u{number}@atko.com", external_id=f"x{number}"),
+                               headers=auth)
+        assert response.status_code == 201
+
+
+def event_ids(app: Flask) -> set[int]:
+    return {event.id for event in committed_events(app)}
+
+
+def test_a_deliverer_killed_mid_batch_loses_nothing_after_a_restart(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, auth: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    with receiving() as receiver:
+        _id, receiver.secret = add_webhook(runner, receiver.url)
+        receiver.delay = 0.1  # a batch takes a while: the kill lands inside one
+        create_users(client, auth, 30)
+        expected = event_ids(app)
+        with delivering(db_url, tmp_path / "deliver.log") as first:
+            receiver.wait_for(lambda r: len(r.events()) >= 5)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        assert receiver.event_ids() < expected
+        receiver.delay = 0
+        with delivering(db_url, tmp_path / "deliver.log"):
+            receiver.wait_for(lambda r: r.event_ids() == expected)
+        assert receiver.rejected == 0
+
+
+def test_two_deliverers_on_one_database_deliver_each_event_once(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, auth: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    with receiving() as receiver:
+        _id, receiver.secret = add_webhook(runner, receiver.url)
+        with delivering(db_url, tmp_path / "a.log"), delivering(db_url, tmp_path / "b.log"):
+            create_users(client, auth, 40)
+            expected = event_ids(app)
+            receiver.wait_for(lambda r: r.event_ids() == expected)
+        ids = [message.id for message in receiver.events()]
+        assert len(ids) == len(set(ids)) == len(expected)
+
+
+def test_a_receiver_that_is_down_first_gets_every_event_after(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, auth: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    with receiving() as receiver:
+        _id, receiver.secret = add_webhook(runner, receiver.url)
+        receiver.answer = 503
+        with delivering(db_url, tmp_path / "deliver.log"):
+            create_users(client, auth, 10)
+            receiver.wait_for(lambda r: r.attempts >= 10)
+            receiver.answer = 200
+            for number in range(5):  # later events of the same users, sent after their earlier ones
+                client.delete(f"/scim/v2/Users/{_user_id(client, auth, number)}", headers=auth)
+            expected = event_ids(app)
+            receiver.wait_for(lambda r: r.event_ids() == expected)
+        _assert_each_resource_in_order(receiver)
+
+
+def _user_id(client: FlaskClient, auth: dict[str, str], number: int) -> str:
+    found = client.get(f'/scim/v2/Users?filter=userName eq "u{number}@atko.com"', headers=auth).get_json()
+    return found["Resources"][0]["id"]
+
+
+def _assert_each_resource_in_order(receiver: Receiver) -> None:
+    """The first arrival of each event, per resource, is in event id (commit) order."""
+    seen: dict[str, list[int]] = {}
+    firsts: set[str] = set()
+    for message in receiver.events():
+        if message.id not in firsts:
+            firsts.add(message.id)
+            seen.setdefault(message.body["data"]["resource_id"], []).append(int(message.id))
+    assert all(ids == sorted(ids) for ids in seen.values())
