@@ -26,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         activity,
         admin_api,
         admin_guard,
+        admin_webhooks,
         bulk,
         console,
         database,
@@ -55,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(setup_links_api.bp)
     setup_page.init_app(app)
     app.register_blueprint(admin_guard.bp)
+    app.register_blueprint(admin_webhooks.bp)
     activity.init_app(app)
     console.init_app(app)
     return app
