@@ -145,9 +145,11 @@ Okta (Applications → your SCIM app → Provisioning → Integration):
 @click.option("--bind", default=None, help="HOST:PORT to listen on (default 127.0.0.1:8000, or SCIM_BIND).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default 2, or SCIM_WORKERS).")
-def serve(bind: str | None, workers: int | None) -> None:
+@click.option("--deliver/--no-deliver", default=None,
+              help="Run the webhook deliverer beside the workers (default: yes, or SCIM_DELIVER).")
+def serve(bind: str | None, workers: int | None, deliver: bool | None) -> None:
     """Serve with gunicorn and the project's gunicorn configuration (refuses a database at another revision; starts
-    without one it cannot reach, and /readyz says so)."""
+    without one it cannot reach, and /readyz says so), and deliver webhooks."""
     refusal = revisions.start_up_refusal(database.engine())
     if refusal:
         raise click.ClickException(refusal)
@@ -156,6 +158,8 @@ def serve(bind: str | None, workers: int | None) -> None:
         argv += ["--bind", bind]
     if workers:
         argv += ["--workers", str(workers)]
+    if deliver is not None:
+        os.environ["SCIM_DELIVER"] = "1" if deliver else "0"
     os.execv(sys.executable, [*argv, "wsgi:app"])
 
 

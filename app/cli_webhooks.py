@@ -15,12 +15,11 @@ from flask.cli import AppGroup, with_appcontext
 from app import database
 from app.cli_helpers import check_database, transaction, when
 from app.deliverer import Deliverer, Sender, Settings, parent_alive
+from app.gunicorn_deliverer import PARENT_ENV
 from scim.encoding import dumps
 from storage import events, tenants, webhooks
 from storage.documents import timestamp
 from storage.models import utcnow
-
-PARENT_ENV = "SCIM_DELIVER_PARENT"  # set by gunicorn's master for the deliverer it starts
 
 
 @click.group("webhook", cls=AppGroup)

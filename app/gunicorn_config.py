@@ -2,7 +2,7 @@
 
 import os
 
-from app import gunicorn_hooks
+from app import gunicorn_deliverer, gunicorn_hooks
 from app.config import served_bind  # a name, not the module: gunicorn reads `config` here as its own setting
 
 bind = served_bind()
@@ -29,4 +29,11 @@ forwarded_allow_ips = os.environ.get("SCIM_FORWARDED_ALLOW_IPS", "127.0.0.1")
 gunicorn_hooks.share_metrics()
 logger_class = gunicorn_hooks.logger_class()
 child_exit = gunicorn_hooks.child_exit
-on_exit = gunicorn_hooks.on_exit
+
+# The webhook deliverer, one process beside the workers (app/gunicorn_deliverer.py; SCIM_DELIVER=0: none).
+when_ready = gunicorn_deliverer.start
+
+
+def on_exit(server: object) -> None:
+    gunicorn_deliverer.stop(server)
+    gunicorn_hooks.on_exit(server)

@@ -103,7 +103,8 @@ def running(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`command` (a server listening on `port`) on the test database until it answers /healthz; stopped after."""
     env = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_ACCESS_LOG": "", "SCIM_LOG_LEVEL": "WARNING",
-           "SCIM_SECRET_KEY": secrets.token_hex(16), **(environ or {})}
+           "SCIM_SECRET_KEY": secrets.token_hex(16),
+           "SCIM_DELIVER": "0", **(environ or {})}  # a test that needs the webhook deliverer turns it on
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from tests.api.test_webhooks import add_webhook, committed_events
 from tests.interop.test_okta import okta_user
-from tests.live import REPO
+from tests.live import REPO, call, served
 from tests.webhook_receiver import Receiver, receiving
 
 SETTINGS = {"SCIM_WEBHOOK_TIMEOUT": "1", "SCIM_WEBHOOK_THREADS": "4", "SCIM_WEBHOOK_BATCH": "8",
@@ -116,3 +116,15 @@ def _assert_each_resource_in_order(receiver: Receiver) -> None:
             firsts.add(message.id)
             seen.setdefault(message.body["data"]["resource_id"], []).append(int(message.id))
     assert all(ids == sorted(ids) for ids in seen.values())
+
+
+def test_serve_delivers_by_default(
+    app: Flask, runner: FlaskCliRunner, token: str, db_url: str, tmp_path: Path
+) -> None:
+    with receiving() as receiver:
+        _id, receiver.secret = add_webhook(runner, receiver.url)
+        with served(db_url, tmp_path / "serve.log", SCIM_DELIVER="1") as (_master, port):
+            status, _headers, _body = call(port, "POST", "/scim/v2/Users", token, okta_user("sam@atko.com"))
+            assert status == 201
+            receiver.wait_for(lambda r: r.event_ids() == event_ids(app))
+        assert [m.body["type"] for m in receiver.events()] == ["user.created"]
