@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import uuid
 from typing import Any
 
 import click
@@ -14,12 +13,9 @@ from flask.cli import AppGroup, with_appcontext
 
 from app import database
 from app.cli_helpers import check_database, transaction, when
-from app.deliverer import Deliverer, Sender, Settings, parent_alive
+from app.deliverer import Deliverer, Settings, parent_alive, send_test
 from app.gunicorn_deliverer import PARENT_ENV
-from scim.encoding import dumps
 from storage import events, tenants, webhooks
-from storage.documents import timestamp
-from storage.models import utcnow
 
 
 @click.group("webhook", cls=AppGroup)
@@ -72,11 +68,7 @@ def webhook_test(endpoint_id: int) -> None:
     with transaction() as session:
         endpoint = webhooks.get(session, endpoint_id)
         url, secret = endpoint.url, endpoint.secret
-    settings = Settings.from_config(current_app.config)
-    sender = Sender(settings.timeout, 1)
-    payload = dumps({"type": "webhook.test", "timestamp": timestamp(utcnow()), "data": {"webhook": endpoint_id}})
-    answer = sender.post(url, secret, f"test_{uuid.uuid4().hex}", payload.encode())
-    sender.close()
+    answer = send_test(url, secret, endpoint_id, Settings.from_config(current_app.config).timeout)
     click.echo(f"status: {answer.status or 'no answer'}\tlatency: {answer.latency_ms} ms")
     if answer.excerpt:
         click.echo(answer.excerpt)

@@ -15,6 +15,7 @@ import math
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from standardwebhooks import Webhook
 
+from scim.encoding import dumps
 from storage import outbox
+from storage.documents import timestamp
+from storage.models import utcnow
 from storage.outbox import Claimed, Outcome
 from storage.webhook_messages import body
 
@@ -110,6 +114,16 @@ class Sender:
             for pool in self._pools.values():
                 pool.close()
             self._pools.clear()
+
+
+def send_test(url: str, secret: str, endpoint_id: int, timeout: float) -> Answer:
+    """Post a signed `webhook.test` message now (outside the outbox: nothing is recorded) and return the answer."""
+    sender = Sender(timeout, 1)
+    payload = dumps({"type": "webhook.test", "timestamp": timestamp(utcnow()), "data": {"webhook": endpoint_id}})
+    try:
+        return sender.post(url, secret, f"test_{uuid.uuid4().hex}", payload.encode())
+    finally:
+        sender.close()
 
 
 def _target(url: str) -> str:

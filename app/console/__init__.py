@@ -14,6 +14,7 @@ from app.console import (  # noqa: F401 (they add routes to bp)
     setup_links,
     sign_in,
     tenants,
+    webhooks,
 )
 from app.console.blueprint import bp
 from app.console.security import ConsoleSessionInterface
