@@ -140,12 +140,13 @@ class Deliverer:
         self._threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="webhook")
 
     def step(self) -> int:
-        """One round: fan out, claim a batch, send it, record it; returns how many messages were attempted."""
-        outbox.fan_out(self._engine, self._settings.batch)
+        """One round: claim a batch and send it, fanning out the next events while it is on its way, then record
+        it; returns how many messages were attempted or queued (0: nothing to do)."""
         claimed = outbox.claim(self._engine, self._settings.batch, self._settings.lease_seconds)
-        outcomes = list(self._threads.map(self._attempt, claimed))
-        outbox.record(self._engine, outcomes, self._settings.retry_delays)
-        return len(claimed)
+        sending = [self._threads.submit(self._attempt, one) for one in claimed]
+        queued = outbox.fan_out(self._engine, self._settings.batch)
+        outbox.record(self._engine, [future.result() for future in sending], self._settings.retry_delays)
+        return len(claimed) + queued
 
     def _attempt(self, claimed: Claimed) -> Outcome:
         answer = self._sender.post(claimed.url, claimed.secret, str(claimed.event.id),

@@ -368,6 +368,8 @@ guard_dropped_table = GuardDropped.__table__
 
 # -- Webhooks -----------------------------------------------------------------------------------------------------
 
+from sqlalchemy import text  # noqa: E402 (this section is appended; the import block above is shared)
+
 
 class WebhookEndpoint(Base):
     """Where a tenant's events are posted. The signing secret is stored as issued (`whsec_…`): signing needs it, so
@@ -393,8 +395,12 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         UniqueConstraint("endpoint_id", "event_id"),
-        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
-        Index("ix_webhook_deliveries_endpoint_id_resource_key_event_id", "endpoint_id", "resource_key", "event_id"),
+        # Partial, over the pending deliveries alone (delivered ones pile up): the claim's scan in event order, and
+        # its probe for an earlier pending delivery of the same resource.
+        Index("ix_webhook_deliveries_pending_event_id", "event_id", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+        Index("ix_webhook_deliveries_pending_resource", "endpoint_id", "resource_key", "event_id",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
         {"sqlite_autoincrement": True},
     )
 

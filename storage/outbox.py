@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Row, Select, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from storage import guard, webhooks
 from storage.db import write_transaction
 from storage.models import (
     Event,
-    Tenant,
-    WebhookDelivery,
     WebhookEndpoint,
+    events_table,
+    tenants_table,
     utcnow,
     webhook_deliveries_table,
     webhook_endpoints_table,
@@ -50,7 +50,7 @@ class Claimed:
     endpoint_id: int
     url: str
     secret: str
-    event: Event
+    event: Row[Any]  # the event's columns, read as an Event's attributes
     tenant: str
     data: dict[str, Any] | None
 
@@ -119,31 +119,39 @@ def _pending(endpoint_id: int, event_id: int, resource_key: str, now: datetime,
 # -- claim --------------------------------------------------------------------------------------------------------
 
 
+_D, _E, _P = webhook_deliveries_table, events_table, webhook_endpoints_table
+
+
 def _due(now: datetime) -> list[ColumnElement[bool]]:
     """A delivery that may be attempted now: pending, due, not leased, its endpoint enabled, and no earlier delivery
     of its resource to that endpoint pending."""
-    earlier = aliased(WebhookDelivery)
+    # The oldest pending event of the resource, as a correlated scalar subquery: a probe of the partial index for
+    # each candidate whatever the statistics say (PostgreSQL plans a NOT EXISTS on a fresh table as a scan).
+    pending = _D.alias("pending")
+    oldest = (select(func.min(pending.c.event_id))
+              .where(pending.c.endpoint_id == _D.c.endpoint_id, pending.c.resource_key == _D.c.resource_key,
+                     pending.c.status == PENDING)
+              .scalar_subquery())
     return [
-        WebhookDelivery.status == PENDING,
-        WebhookDelivery.next_attempt_at <= now,
-        or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-        WebhookEndpoint.disabled_at.is_(None),
-        ~exists().where(and_(earlier.endpoint_id == WebhookDelivery.endpoint_id,
-                             earlier.resource_key == WebhookDelivery.resource_key,
-                             earlier.status == PENDING, earlier.event_id < WebhookDelivery.event_id)),
+        _D.c.status == PENDING,
+        _D.c.next_attempt_at <= now,
+        or_(_D.c.lease_until.is_(None), _D.c.lease_until < now),
+        _P.c.disabled_at.is_(None),
+        _D.c.event_id == oldest,
     ]
 
 
 def _claimable(now: datetime, limit: int) -> Select[Any]:
+    # Core rows, not ORM objects: a batch's rows are read once and never changed through a Session.
     return (
-        select(WebhookDelivery, WebhookEndpoint.url, WebhookEndpoint.secret, Event, Tenant.name)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .join(Event, Event.id == WebhookDelivery.event_id)
-        .join(Tenant, Tenant.id == WebhookEndpoint.tenant_id)
+        select(_D.c.id.label("delivery_id"), _D.c.attempts, _D.c.endpoint_id, _D.c.data, _P.c.url, _P.c.secret,
+               tenants_table.c.name.label("tenant_name"), *_E.c)
+        .select_from(_D.join(_P, _P.c.id == _D.c.endpoint_id).join(_E, _E.c.id == _D.c.event_id)
+                     .join(tenants_table, tenants_table.c.id == _P.c.tenant_id))
         .where(*_due(now))
-        .order_by(WebhookDelivery.event_id)
+        .order_by(_D.c.event_id)
         .limit(limit)
-        .with_for_update(of=WebhookDelivery, skip_locked=True)
+        .with_for_update(of=_D, skip_locked=True)
     )
 
 
@@ -151,22 +159,16 @@ def claim(engine: Engine, limit: int, lease_seconds: float) -> list[Claimed]:
     """Claim up to `limit` due deliveries, each the oldest pending one of its resource, for `lease_seconds`."""
     now = utcnow()
     with engine.connect() as connection:  # a read first: an idle server takes no write lock
-        due = (select(WebhookDelivery.id).join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-               .where(*_due(now)).limit(1))
+        due = select(_D.c.id).select_from(_D.join(_P, _P.c.id == _D.c.endpoint_id)).where(*_due(now)).limit(1)
         if connection.scalar(due) is None:
             return []
     with write_transaction(engine) as connection:
-        session = Session(bind=connection, expire_on_commit=False)
-        rows = session.execute(_claimable(now, limit)).all()
+        rows = connection.execute(_claimable(now, limit)).all()
         if rows:
-            connection.execute(update(webhook_deliveries_table)
-                               .where(webhook_deliveries_table.c.id.in_([row[0].id for row in rows]))
+            connection.execute(update(_D).where(_D.c.id.in_([row.delivery_id for row in rows]))
                                .values(lease_until=now + timedelta(seconds=lease_seconds)))
-        claimed = [Claimed(delivery.id, delivery.attempts, delivery.endpoint_id, url, secret, event, tenant,
-                           delivery.data) for delivery, url, secret, event, tenant in rows]
-        session.expunge_all()
-        session.close()
-    return claimed
+    return [Claimed(row.delivery_id, row.attempts, row.endpoint_id, row.url, row.secret, row, row.tenant_name,
+                    row.data) for row in rows]
 
 
 # -- results ------------------------------------------------------------------------------------------------------

@@ -114,6 +114,8 @@ def gunicorn(app_spec: str, env: dict[str, str], root: Path = ROOT) -> Iterator[
     port = free_port()
     environment = {**os.environ, **env, "SCIM_BIND": f"127.0.0.1:{port}", "SCIM_WORKERS": "2",
                    "SCIM_ACCESS_LOG": "", "SCIM_LOG_LEVEL": "warning", "PYTHONPATH": str(root)}
+    if app_spec != "wsgi:app":  # a bare app (the ceiling, a webhook receiver) has no database to deliver from
+        environment["SCIM_DELIVER"] = "0"
     process = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), "-c", "python:app.gunicorn_config", app_spec],
         cwd=root, env=environment, start_new_session=True,

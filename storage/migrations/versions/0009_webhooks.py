@@ -66,10 +66,11 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index('ix_webhook_deliveries_event_id', 'webhook_deliveries', ['event_id'])
-    op.create_index('ix_webhook_deliveries_status_next_attempt_at', 'webhook_deliveries',
-                    ['status', 'next_attempt_at'])
-    op.create_index('ix_webhook_deliveries_endpoint_id_resource_key_event_id', 'webhook_deliveries',
-                    ['endpoint_id', 'resource_key', 'event_id'])
+    pending = sa.text("status = 'pending'")
+    op.create_index('ix_webhook_deliveries_pending_event_id', 'webhook_deliveries', ['event_id'],
+                    postgresql_where=pending, sqlite_where=pending)
+    op.create_index('ix_webhook_deliveries_pending_resource', 'webhook_deliveries',
+                    ['endpoint_id', 'resource_key', 'event_id'], postgresql_where=pending, sqlite_where=pending)
     if op.get_bind().dialect.name == 'postgresql':
         op.execute(_NOTIFY)
 
