@@ -53,13 +53,15 @@ conformance: $(STAMP)
 	bench/conformance/run.sh
 
 ## bench: load benchmark (wrk against gunicorn, SQLite and PostgreSQL when BENCH_POSTGRES_URL or
-## SCIM_TEST_POSTGRES_URL is set) next to a bare Flask ceiling; installs wrk with apt-get when missing
+## SCIM_TEST_POSTGRES_URL is set) next to a bare Flask ceiling, then webhook delivery (bench/load/webhooks.py);
+## installs wrk with apt-get when missing
 BENCH_POSTGRES_URL ?= $(SCIM_TEST_POSTGRES_URL)
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; } || \
 	  { echo "wrk is missing and could not be installed with apt-get"; exit 1; }
 	$(BIN)/python -m bench.load.run $(if $(BENCH_POSTGRES_URL),--postgres $(BENCH_POSTGRES_URL)) $(BENCH_ARGS)
+	$(BIN)/python -m bench.load.webhooks $(if $(BENCH_POSTGRES_URL),--postgres $(BENCH_POSTGRES_URL))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
