@@ -110,7 +110,9 @@ def _one_line(text: str | None) -> str:
 @with_appcontext
 def deliver_command() -> None:
     """Deliver webhook messages until stopped (SIGTERM or Ctrl-C); any number may run on one database."""
-    check_database()
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:  # run by hand: say at once what is wrong; beside gunicorn: wait for the database, as it does
+        check_database()
     stop = threading.Event()
 
     def _stop(_signal: int, _frame: Any) -> None:
@@ -118,6 +120,5 @@ def deliver_command() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    parent = os.environ.get(PARENT_ENV)
     keep_going = parent_alive(int(parent)) if parent else (lambda: True)
     Deliverer(database.engine(), Settings.from_config(current_app.config)).run(stop, keep_going)

@@ -149,26 +149,31 @@ class Deliverer:
         return len(claimed) + queued
 
     def _attempt(self, claimed: Claimed) -> Outcome:
-        answer = self._sender.post(claimed.url, claimed.secret, str(claimed.event.id),
-                                   body(claimed, self._settings.scim_base_url))
+        try:
+            answer = self._sender.post(claimed.url, claimed.secret, str(claimed.event.id),
+                                       body(claimed, self._settings.scim_base_url))
+        except Exception as error:  # a message that cannot be sent is a failed attempt, retried, never a stop
+            log.exception("webhook %s, event %s: not sent", claimed.endpoint_id, claimed.event.id)
+            answer = Answer(None, 0, f"not sent: {error}")
         return Outcome(claimed.id, claimed.endpoint_id, claimed.attempts, answer.status, answer.latency_ms,
                        answer.excerpt, claimed.event.id)
 
     def run(self, stop: threading.Event, keep_going: Callable[[], bool] = lambda: True) -> None:
         """Deliver until `stop` is set (or `keep_going` says no): at once while there is work, else after a wake-up
-        (NOTIFY or the poll)."""
-        waiter = _waiter(self._engine)
+        (NOTIFY or the poll). A database that is away pauses delivery, which resumes once it answers."""
+        waiter = Waiter(self._engine)
         try:
             while not stop.is_set() and keep_going():
                 try:
                     busy = self.step() > 0
-                except DBAPIError as error:  # the database is away: try again shortly
+                except DBAPIError as error:
                     log.warning("webhook delivery paused: %s", " ".join(str(error.orig or error).split()))
                     busy = False
                     stop.wait(NOTIFY_WAIT_SECONDS)
                 if not busy:
-                    waiter(stop)
+                    waiter.wait(stop)
         finally:
+            waiter.close()
             self.close()
 
     def close(self) -> None:
@@ -176,21 +181,43 @@ class Deliverer:
         self._sender.close()
 
 
-def _waiter(engine: Engine) -> Callable[[threading.Event], None]:
-    """Waits for new work: PostgreSQL until a NOTIFY or a second; SQLite POLL_SECONDS."""
-    if engine.dialect.name != "postgresql":
-        return lambda stop: stop.wait(POLL_SECONDS)
-    raw = engine.raw_connection()
-    listener = raw.driver_connection
-    raw.detach()  # kept for LISTEN, never back in the pool
-    listener.autocommit = True
-    listener.execute("LISTEN scim_events")
+class Waiter:
+    """Waits for new work: on PostgreSQL until a NOTIFY on `scim_events` or NOTIFY_WAIT_SECONDS (LISTENing on a
+    connection of its own, opened again after a failure); on SQLite POLL_SECONDS."""
 
-    def wait(_stop: threading.Event) -> None:
-        for _notice in listener.notifies(timeout=NOTIFY_WAIT_SECONDS, stop_after=1):
-            pass
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._listener: Any = None
 
-    return wait
+    def wait(self, stop: threading.Event) -> None:
+        if self._engine.dialect.name != "postgresql":
+            stop.wait(POLL_SECONDS)
+            return
+        try:
+            if self._listener is None:
+                self._listener = self._listen()
+            for _notice in self._listener.notifies(timeout=NOTIFY_WAIT_SECONDS, stop_after=1):
+                pass
+        except Exception as error:  # the database is away or ended the connection: poll until it is back
+            log.warning("webhook delivery: no LISTEN connection (%s); polling", " ".join(str(error).split()))
+            self.close()
+            stop.wait(NOTIFY_WAIT_SECONDS)
+
+    def _listen(self) -> Any:
+        raw = self._engine.raw_connection()
+        listener = raw.driver_connection
+        raw.detach()  # kept for LISTEN, never back in the pool
+        listener.autocommit = True
+        listener.execute("LISTEN scim_events")
+        return listener
+
+    def close(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            try:
+                listener.close()
+            except Exception:  # closing a broken connection: nothing more to do
+                log.debug("closing the LISTEN connection failed", exc_info=True)
 
 
 def parent_alive(parent: int | None = None) -> Callable[[], bool]:
