@@ -37,6 +37,7 @@ from storage.webhook_messages import body
 POLL_SECONDS = 0.15
 NOTIFY_WAIT_SECONDS = 1.0
 EXCERPT_BYTES = 500
+DRAIN_BYTES = 64 * 1024  # the most of an answer read past its excerpt to keep the connection alive
 USER_AGENT = "scim-server-webhooks"
 log = logging.getLogger("scim.webhooks")
 
@@ -93,8 +94,12 @@ class Sender:
             response = pool.urlopen("POST", _target(url), body=payload, headers=headers, redirect=False,
                                     retries=False, timeout=self._timeout, preload_content=False)
             excerpt = response.read(EXCERPT_BYTES, decode_content=False).decode("utf-8", "replace")
-            response.drain_conn()
-            response.release_conn()
+            remaining = response.length_remaining
+            if remaining is not None and remaining <= DRAIN_BYTES:
+                response.drain_conn()
+                response.release_conn()
+            else:  # a long or unframed answer is not read to its end: its connection is not kept
+                response.close()
             status: int | None = response.status
         except urllib3.exceptions.HTTPError as error:
             status, excerpt = None, str(error.__cause__ or error)
