@@ -171,8 +171,11 @@ class Deliverer:
             while not stop.is_set() and keep_going():
                 try:
                     busy = self.step() > 0
-                except DBAPIError as error:
-                    log.warning("webhook delivery paused: %s", " ".join(str(error.orig or error).split()))
+                except Exception as error:  # nothing ends delivery for good: a failed round is claimed again later
+                    if isinstance(error, DBAPIError):  # the database is away
+                        log.warning("webhook delivery paused: %s", " ".join(str(error.orig or error).split()))
+                    else:
+                        log.exception("webhook delivery round failed")
                     busy = False
                     stop.wait(NOTIFY_WAIT_SECONDS)
                 if not busy:
