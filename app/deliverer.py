@@ -145,11 +145,12 @@ class Deliverer:
         self._threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="webhook")
 
     def step(self) -> int:
-        """One round: claim a batch and send it, fanning out the next events while it is on its way, then record
-        it; returns how many messages were attempted or queued (0: nothing to do)."""
+        """One round: fan out new events, claim a batch and send it, fanning out the next events while it is on its
+        way, then record it; returns how many messages were attempted or queued (0: nothing to do)."""
+        queued = outbox.fan_out(self._engine, self._settings.batch)  # a new event goes out in this round
         claimed = outbox.claim(self._engine, self._settings.batch, self._settings.lease_seconds)
         sending = [self._threads.submit(self._attempt, one) for one in claimed]
-        queued = outbox.fan_out(self._engine, self._settings.batch)
+        queued += outbox.fan_out(self._engine, self._settings.batch)
         outbox.record(self._engine, [future.result() for future in sending], self._settings.retry_delays)
         return len(claimed) + queued
 
