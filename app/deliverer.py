@@ -35,6 +35,7 @@ from storage.outbox import Claimed, Outcome
 from storage.webhook_messages import body
 
 POLL_SECONDS = 0.15
+FAN_OUT_BATCHES = 5
 NOTIFY_WAIT_SECONDS = 1.0
 EXCERPT_BYTES = 500
 DRAIN_BYTES = 64 * 1024  # the most of an answer read past its excerpt to keep the connection alive
@@ -143,14 +144,17 @@ class Deliverer:
         self._settings = settings
         self._sender = Sender(settings.timeout, settings.threads)
         self._threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="webhook")
+        # Events fanned out per endpoint and call: more than a batch, so that a burst about a few resources still
+        # leaves a batch of other resources' messages to claim.
+        self._fan_out = settings.batch * FAN_OUT_BATCHES
 
     def step(self) -> int:
         """One round: fan out new events, claim a batch and send it, fanning out the next events while it is on its
         way, then record it; returns how many messages were attempted or queued (0: nothing to do)."""
-        queued = outbox.fan_out(self._engine, self._settings.batch)  # a new event goes out in this round
+        queued = outbox.fan_out(self._engine, self._fan_out)  # a new event goes out in this round
         claimed = outbox.claim(self._engine, self._settings.batch, self._settings.lease_seconds)
         sending = [self._threads.submit(self._attempt, one) for one in claimed]
-        queued += outbox.fan_out(self._engine, self._settings.batch)
+        queued += outbox.fan_out(self._engine, self._fan_out)
         outbox.record(self._engine, [future.result() for future in sending], self._settings.retry_delays)
         return len(claimed) + queued
 

@@ -1,6 +1,6 @@
 """Webhook delivery benchmark, per backend (part of `make bench`, or alone):
 
-1. Throughput: a backlog of events (`--events`, over resources of 10 events each) for one endpoint, then one
+1. Throughput: a backlog of events (`--events`, 10 about each user, in turn) for one endpoint, then one
    `scim-server deliver` started; deliveries/s is the backlog over the time until every delivery is recorded
    delivered, with the deliverer's CPU time per delivery. The receiver answers 204 at little cost
    (bench/load/receiver.py).
@@ -83,10 +83,11 @@ def prepare(url: str, receiver: str) -> tuple[str, int]:
 
 
 def backlog(engine: Engine, tenant_id: int, count: int) -> None:
-    """`count` user.updated events over count / EVENTS_PER_RESOURCE users, inserted in bulk."""
+    """`count` user.updated events about count / EVENTS_PER_RESOURCE users, in turn, inserted in bulk."""
     origin = events.Origin("PATCH", "/scim/v2/Users/x", tenant_id=tenant_id)
-    rows = [events.entry(origin, "user.updated", 200, "User", f"user-{number // EVENTS_PER_RESOURCE}",
-                         {"displayName": str(number)}) for number in range(count)]
+    users = max(1, count // EVENTS_PER_RESOURCE)
+    rows = [events.entry(origin, "user.updated", 200, "User", f"user-{number % users}", {"displayName": str(number)})
+            for number in range(count)]
     with engine.begin() as connection:
         connection.execute(insert(events_table), rows)
 
