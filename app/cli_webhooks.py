@@ -17,6 +17,8 @@ from app.deliverer import Deliverer, Settings, parent_alive, send_test
 from app.gunicorn_deliverer import PARENT_ENV
 from storage import events, tenants, webhooks
 
+BESIDE_GUNICORN_NICENESS = 5
+
 
 @click.group("webhook", cls=AppGroup)
 def webhook_group() -> None:
@@ -113,6 +115,8 @@ def deliver_command() -> None:
     parent = os.environ.get(PARENT_ENV)
     if not parent:  # run by hand: say at once what is wrong; beside gunicorn: wait for the database, as it does
         check_database()
+    else:  # beside gunicorn, on the same cores: the identity providers' requests come first
+        os.nice(BESIDE_GUNICORN_NICENESS)
     stop = threading.Event()
 
     def _stop(_signal: int, _frame: Any) -> None:
