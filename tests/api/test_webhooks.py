@@ -227,3 +227,17 @@ def test_events_before_the_webhook_was_added_are_not_sent(
     assert [m.body["data"]["path"] for m in receiver.events()] == ["/scim/v2/Users"]
     assert len(receiver.events()) == 1
 
+
+
+def test_pruning_events_removes_their_deliveries(
+    app: Flask, runner: FlaskCliRunner, okta: Idp, receiver: Receiver
+) -> None:
+    endpoint_id, receiver.secret = add_webhook(runner, receiver.url)
+    okta.post("/Users", okta_user("old@atko.com"))
+    work = deliverer(app)
+    receiver.wait_for(lambda r: len(r.events()) == 1, work.step)
+    work.close()
+    assert "delivered" in runner.invoke(cli, ["webhook", "deliveries", str(endpoint_id)]).stdout
+    app.config["EVENT_RETENTION_DAYS"] = -1  # every event is older than that
+    assert runner.invoke(cli, ["prune-events"]).exit_code == 0
+    assert "delivered" not in runner.invoke(cli, ["webhook", "deliveries", str(endpoint_id)]).stdout
