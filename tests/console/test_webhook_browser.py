@@ -12,11 +12,12 @@ import pytest
 
 from storage import admins, tenants, tokens
 from storage.db import make_engine, make_sessionmaker
+from tests.api.test_webhooks import receiver  # noqa: F401 (a fixture)
 from tests.console.conftest import _hash
 from tests.console.test_browser import EMAIL, NARROW, PASSWORD, WIDE, _new_page, _shoot, _sign_in, browser  # noqa: F401
 from tests.interop.test_okta import okta_user
 from tests.live import call, live_server
-from tests.webhook_receiver import Receiver, receiving
+from tests.webhook_receiver import Receiver
 
 
 @pytest.fixture
@@ -28,12 +29,6 @@ def seeded(db_url: str) -> str:
         _token, secret = tokens.issue(session, tenants.create(session, "acme"), label="browser")
     engine.dispose()
     return secret
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as receiver:
-        yield receiver
 
 
 @pytest.fixture
