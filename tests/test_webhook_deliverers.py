@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from tests.api.test_webhooks import add_webhook, committed_events
 from tests.interop.test_okta import okta_user
 from tests.live import REPO, call, served
+from tests.test_crash_recovery import _alive, _children
 from tests.webhook_receiver import Receiver, receiving
 
 SETTINGS = {"SCIM_WEBHOOK_TIMEOUT": "1", "SCIM_WEBHOOK_THREADS": "4", "SCIM_WEBHOOK_BATCH": "8",
@@ -128,3 +130,26 @@ def test_serve_delivers_by_default(
             assert status == 201
             receiver.wait_for(lambda r: r.event_ids() == event_ids(app))
         assert [m.body["type"] for m in receiver.events()] == ["user.created"]
+
+
+def _deliverers_of(master: int) -> list[int]:
+    """The `scim-server deliver` processes among the master's children."""
+    return [pid for pid in _children(master) if b"deliver" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_serve_runs_one_deliverer_which_exits_with_its_master_and_none_when_told(
+    db_url: str, tmp_path: Path, token: str
+) -> None:
+    with served(db_url, tmp_path / "quiet.log", SCIM_DELIVER="0") as (master, _port):
+        assert _children(master.pid) and _deliverers_of(master.pid) == []
+    with served(db_url, tmp_path / "serve.log", SCIM_DELIVER="1") as (master, _port):
+        [deliverer] = _deliverers_of(master.pid)
+        master.send_signal(signal.SIGKILL)
+        master.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while _alive(deliverer) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        orphaned = _alive(deliverer)
+        if orphaned:
+            os.kill(deliverer, signal.SIGKILL)
+        assert not orphaned, "the deliverer outlived its master"
