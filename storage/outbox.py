@@ -29,6 +29,7 @@ from storage import guard, webhooks
 from storage.db import write_transaction
 from storage.models import (
     Event,
+    GuardHold,
     WebhookEndpoint,
     events_table,
     tenants_table,
@@ -74,9 +75,13 @@ class Outcome:
 
 # -- fan-out ------------------------------------------------------------------------------------------------------
 
+# An endpoint with events to fan out: one of its tenant's events after its cursor that no open hold stops (a held
+# tenant's endpoint waits at the hold, and polling it must not take the write lock).
 _BEHIND = select(WebhookEndpoint.id).where(
     WebhookEndpoint.disabled_at.is_(None),
-    exists().where(Event.tenant_id == WebhookEndpoint.tenant_id, Event.id > WebhookEndpoint.cursor),
+    exists().where(Event.tenant_id == WebhookEndpoint.tenant_id, Event.id > WebhookEndpoint.cursor,
+                   ~exists().where(GuardHold.tenant_id == Event.tenant_id, GuardHold.released_at.is_(None),
+                                   GuardHold.first_event_id <= Event.id)),
 ).limit(1)
 
 

@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from scim.changes import KINDS, REQUEST_REJECTED
+from scim.changes import KINDS, REQUEST_REJECTED, TENANT_HELD
 from scim.errors import InvalidValue, NotFound
 from storage.models import Event, Tenant, WebhookDelivery, WebhookEndpoint
 
-HELD = "tenant.held"  # the message of a mass-deprovisioning hold (storage.guard), sent to every endpoint
+HELD = TENANT_HELD  # the message of a mass-deprovisioning hold (storage.guard), sent to every endpoint
 # What a webhook carries: the feed's changes; a rejected request changes nothing and is not sent.
 DELIVERED_KINDS = tuple(kind for kind in KINDS if kind != REQUEST_REJECTED)
 _SECRET_BYTES = 24
