@@ -17,7 +17,7 @@ cursor never passes a held event either; `"held"` is then the summary of the hol
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask_httpauth import HTTPTokenAuth
 
 from app import database
@@ -63,10 +63,16 @@ def tenant_feed(name: str) -> Response:
     return _page(tenants.get_by_name(database.get_session(), name).id)
 
 
-@bp.route("/<path:_path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@bp.route("/<path:_path>", methods=list(_METHODS))
 def unknown(_path: str) -> None:
-    if request.method != "GET":
-        raise MethodNotAllowed("The admin API only reads: use GET.", headers={"Allow": "GET"})
+    """A path no route serves is a 404; one served for other methods a 405 naming them."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = [method for method in _METHODS if adapter.match(request.path, method=method)[0] != request.endpoint]
+    if allowed:
+        raise MethodNotAllowed(f"{request.path} takes {', '.join(allowed)}.", headers={"Allow": ", ".join(allowed)})
     raise NotFound("No such admin API endpoint.")
 
 

@@ -125,3 +125,7 @@ def test_unknown_paths_and_methods_are_scim_errors(client: FlaskClient, admin: d
     response = client.post(FEED, headers=admin)
     assert_scim_error(response, 405)
     assert response.headers["Allow"] == "GET"
+    assert_scim_error(client.delete("/admin/v1/nope", headers=admin), 404)
+    guard = client.post("/admin/v1/tenants/acme/guard", headers=admin)
+    assert_scim_error(guard, 405)
+    assert guard.headers["Allow"] == "GET, PUT"
