@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         discovery,
         errors,
         health,
+        journal,
         openapi,
         resources,
         scim_api,
@@ -58,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_guard.bp)
     app.register_blueprint(admin_webhooks.bp)
     activity.init_app(app)
+    journal.init_app(app)
     console.init_app(app)
     return app
 

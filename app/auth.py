@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, g
 from flask_httpauth import HTTPTokenAuth
 
-from app import database
+from app import database, journal
 from app.auth_failures import refusal
 from app.errors import render
 from storage import tokens
@@ -36,6 +36,7 @@ def _touch(principal: Principal) -> None:
 
 @token_auth.error_handler
 def _unauthorized(_status: int) -> Response:
+    journal.note_refused()
     return render(refusal())
 
 

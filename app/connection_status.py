@@ -1,5 +1,5 @@
 """A tenant's connection as its setup page shows it: whether its IdP has called yet, which IdP, and its recent
-requests with, for each failure, what is wrong in plain words."""
+requests with, for each failure, what is wrong in plain words (scim.diagnoses)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,43 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from storage import events
+from scim.diagnoses import Diagnosis, Facts, diagnose
+from scim.idps import GENERIC, detect
+from storage import journal
+from storage.documents import timestamp
+from storage.models import JournalEntry
+
+# Failures that mean the IdP cannot use the connection at all (credentials, base URL), unlike a refused write.
+_CONNECTION_FAILURES = frozenset({401, 403, 404})
 
 
 def status(session: Session, tenant_id: int, limit: int = 20) -> dict[str, Any]:
-    """The tenant's connection status (JSON-able): `state` ("waiting" until the first request), `idp`, `requests`."""
-    rows = events.read(session, tenant_id=tenant_id, limit=limit, newest=True)
-    requests = [{"time": row["time"], "method": row["method"], "path": row["path"], "status": row["status"],
-                 "diagnosis": None} for row in (events.to_dict(*pair) for pair in reversed(rows))]
-    return {"state": "waiting" if not requests else "connected", "idp": None, "requests": requests}
+    """The tenant's connection status (JSON-able): `state` ("waiting" until the first request, then "connected"
+    once a request succeeded and the newest did not fail to connect, else "failing"), `idp` (None before any
+    request), `requests` (newest first, each with its `diagnosis`: None or {code, text})."""
+    entries = journal.recent(session, tenant_id, limit)
+    requests = [_request(entry) for entry in entries]
+    if not requests:
+        return {"state": "waiting", "idp": None, "requests": []}
+    succeeded = any(request["status"] < 400 for request in requests)
+    connected = succeeded and requests[0]["status"] not in _CONNECTION_FAILURES
+    named = [request["idp"] for request in requests if request["idp"] != GENERIC]
+    return {"state": "connected" if connected else "failing", "idp": named[0] if named else GENERIC,
+            "requests": requests}
+
+
+def _request(entry: JournalEntry) -> dict[str, Any]:
+    facts = entry.facts or {}
+    idp = detect(entry.user_agent, entry.path, bool(facts.get("legacy_patch")))
+    skipped = facts.get("skipped") or {}
+    diagnosis = diagnose(Facts(
+        method=entry.method, path=entry.path, status=entry.status, idp=idp, scim_type=facts.get("scim_type"),
+        detail=facts.get("detail"), bearer_missing=bool(facts.get("bearer_missing")), token=facts.get("token"),
+        skipped=tuple(skipped.get("ids", ())), skipped_count=int(skipped.get("count", 0)),
+    ))
+    return {"time": timestamp(entry.occurred_at), "method": entry.method, "path": entry.path, "status": entry.status,
+            "idp": idp, "diagnosis": _as_dict(diagnosis)}
+
+
+def _as_dict(diagnosis: Diagnosis | None) -> dict[str, str] | None:
+    return None if diagnosis is None else {"code": diagnosis.code, "text": diagnosis.text}

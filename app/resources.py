@@ -16,6 +16,7 @@ from app import database
 from app.activity import origin
 from app.auth import current_principal
 from app.http import base_url, no_content, read_json, scim_response
+from app.journal import noted
 from app.scim_api import bp, registry, resolve
 from scim import filters, patch, payloads
 from scim.errors import InvalidFilter, InvalidValue
@@ -130,7 +131,7 @@ def search_resources(endpoint: str) -> Response:
 def create(resource_type: ResourceType, store: ResourceStore, body: Any) -> Stored:
     """Create a resource from a POST body (RFC 7644 §3.3)."""
     parsed = payloads.parse_resource(body, resource_type)
-    return store.create(database.connection(), _tenant_id(), resource_type, parsed, origin())
+    return noted(store.create(database.connection(), _tenant_id(), resource_type, parsed, origin()))
 
 
 def replace(
@@ -138,7 +139,8 @@ def replace(
 ) -> Stored:
     """Replace a resource with a PUT body (RFC 7644 §3.5.1)."""
     parsed = payloads.parse_resource(body, resource_type)
-    return store.replace(database.connection(), _tenant_id(), resource_type, resource_id, parsed, if_match, origin())
+    return noted(store.replace(database.connection(), _tenant_id(), resource_type, resource_id, parsed, if_match,
+                               origin()))
 
 
 def modify(
@@ -146,8 +148,8 @@ def modify(
 ) -> Stored:
     """Apply a PatchOp body (RFC 7644 §3.5.2)."""
     operations = patch.compile_patch(body, resource_type, resource_id)
-    return store.patch(database.connection(), _tenant_id(), resource_type, resource_id, operations, if_match,
-                       origin())
+    return noted(store.patch(database.connection(), _tenant_id(), resource_type, resource_id, operations, if_match,
+                             origin()))
 
 
 def remove(store: ResourceStore, resource_id: str, if_match: str | None) -> None:

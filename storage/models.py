@@ -421,3 +421,27 @@ class WebhookDelivery(Base):
 
 webhook_endpoints_table = WebhookEndpoint.__table__
 webhook_deliveries_table = WebhookDelivery.__table__
+
+
+# -- Request journal (live status, traffic capture) ---------------------------------------------------------------
+
+
+class JournalEntry(Base):
+    """One SCIM request of a watched tenant, for its live status (storage/journal.py): what a diagnosis needs in
+    `facts`, and, while the tenant's traffic is captured, the redacted request and response in `captured`."""
+
+    __tablename__ = "request_journal"
+    __table_args__ = (Index("ix_request_journal_tenant_id_id", "tenant_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(2048))  # with its query
+    status: Mapped[int] = mapped_column(Integer)
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    facts: Mapped[dict[str, Any]] = mapped_column(Document)
+    captured: Mapped[dict[str, Any] | None] = mapped_column(Document)
+
+
+journal_table = JournalEntry.__table__

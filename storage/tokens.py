@@ -23,7 +23,8 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 class Principal:
     """Who a request is: the token and the tenant it belongs to.
 
-    `schemas_version` changes whenever the tenant's extension schemas do (storage/tenant_schemas.py).
+    `schemas_version` changes whenever the tenant's extension schemas do (storage/tenant_schemas.py);
+    `watch_until` and `capture_until` say whether its requests go to the journal (storage/journal.py).
     """
 
     token_id: str
@@ -31,6 +32,20 @@ class Principal:
     tenant_name: str
     last_used_at: datetime | None
     schemas_version: int
+    watch_until: datetime | None = None
+    capture_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A token that exists but no longer works, named for a watched tenant's journal: `reason` is "revoked" or
+    "expired"."""
+
+    token_id: str
+    tenant_id: int
+    watch_until: datetime | None
+    capture_until: datetime | None
+    reason: str
 
 
 def hash_secret(secret: str) -> str:
@@ -58,7 +73,7 @@ def issue(
 
 _AUTHENTICATE = Prepared(
     select(tokens_table.c.id, tokens_table.c.tenant_id, tenants_table.c.name, tokens_table.c.last_used_at,
-           tenants_table.c.schemas_version)
+           tenants_table.c.schemas_version, tenants_table.c.watch_until, tenants_table.c.capture_until)
     .select_from(tokens_table.join(tenants_table, tenants_table.c.id == tokens_table.c.tenant_id))
     .where(
         tokens_table.c.secret_hash == bindparam("secret_hash"),
@@ -80,7 +95,31 @@ def authenticate(session: Session | Connection, secret: str) -> Principal | None
     if row is None:
         return None
     return Principal(token_id=row[0], tenant_id=row[1], tenant_name=row[2], last_used_at=row[3],
-                     schemas_version=row[4])
+                     schemas_version=row[4], watch_until=row[5], capture_until=row[6])
+
+
+_ANY_TOKEN = Prepared(
+    select(tokens_table.c.id, tokens_table.c.tenant_id, tenants_table.c.watch_until, tenants_table.c.capture_until,
+           tokens_table.c.revoked_at, tokens_table.c.expires_at)
+    .select_from(tokens_table.join(tenants_table, tenants_table.c.id == tokens_table.c.tenant_id))
+    .where(tokens_table.c.secret_hash == bindparam("secret_hash"))
+)
+
+
+def identify(session: Session | Connection, secret: str) -> Principal | Refused | None:
+    """Whose token `secret` is, live or not: for a request `authenticate` refused, so that a watched tenant's journal
+    can say why (a token sent without "Bearer ", a revoked or expired one). None for a secret no token has."""
+    if not secret:
+        return None
+    row = _ANY_TOKEN.first(session, {"secret_hash": hash_secret(secret)})
+    if row is None:
+        return None
+    token_id, tenant_id, watch_until, capture_until, revoked_at, expires_at = row
+    if revoked_at is not None:
+        return Refused(token_id, tenant_id, watch_until, capture_until, "revoked")
+    if expires_at is not None and expires_at <= utcnow():
+        return Refused(token_id, tenant_id, watch_until, capture_until, "expired")
+    return authenticate(session, secret)
 
 
 def touch_due(principal: Principal) -> bool:

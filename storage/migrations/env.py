@@ -1,8 +1,8 @@
 """Alembic environment: the URL and, optionally, a live connection come from `storage.revisions`.
 
 Revisions apply in the order of their `down_revision` links, not of their numbers:
-0001 → 0004 → 0003 → 0005 → 0006 → 0007 → 0008 → 0009 → 0010 → 0011, and there is no 0002. A revision id is stored
-in every deployed database (table alembic_version), so ids are never renumbered and links never rewired; a new
+0001 → 0004 → 0003 → 0005 → 0006 → 0007 → 0008 → 0009 → 0010 → 0011 → 0012, and there is no 0002. A revision id is
+stored in every deployed database (table alembic_version), so ids are never renumbered and links never rewired; a new
 revision revises the current head (`storage.revisions.head()`), keeping one line.
 """
 

@@ -69,5 +69,5 @@ def test_the_revisions_form_the_one_documented_line() -> None:
     script = ScriptDirectory.from_config(revisions._config())
     assert script.get_heads() == [revisions.head()]
     line = [revision.revision for revision in reversed(list(script.walk_revisions()))]
-    assert line == ["0001", "0004", "0003", "0005", "0006", "0007", "0008", "0009", "0010", "0011"]
+    assert line == ["0001", "0004", "0003", "0005", "0006", "0007", "0008", "0009", "0010", "0011", "0012"]
     assert " → ".join(line) in (Path(revisions.__file__).parent / "migrations" / "env.py").read_text()
