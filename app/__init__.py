@@ -28,6 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         admin_guard,
         admin_webhooks,
         bulk,
+        capture_api,
         console,
         database,
         discovery,

@@ -10,6 +10,7 @@ import click
 from flask.cli import AppGroup, ScriptInfo
 
 from app import create_app, database
+from app.cli_capture import capture_group
 from app.cli_events import admin_key_group, events_command, prune_events
 from app.cli_guard import guard_group
 from app.cli_helpers import check_database, served_url, transaction, when
@@ -164,5 +165,5 @@ def serve(bind: str | None, workers: int | None, deliver: bool | None) -> None:
 
 
 for command in (admin_group, admin_key_group, events_command, prune_events, schema_group, webhook_group,
-                deliver_command, setup_link_group, guard_group):
+                deliver_command, setup_link_group, guard_group, capture_group):
     cli.add_command(command)

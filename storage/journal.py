@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, null, select, update
 from sqlalchemy.orm import Session
 
 from scim.capture import MAX_DURATION
 from scim.errors import InvalidValue
 from storage.connections import commit, is_reading, start_reading, writing
+from storage.documents import timestamp
 from storage.models import JournalEntry, Tenant, journal_table, utcnow
 
 KEPT = 200
@@ -29,14 +30,14 @@ CAPTURE_KEPT = timedelta(hours=24)
 _INSERT = insert(journal_table)
 # The newest KEPT rows of the tenant stay; `id < (the KEPT-th newest id)` is empty while there are fewer.
 _PRUNE = delete(journal_table).where(
-    journal_table.c.tenant_id == bindparam("tenant_id"),
-    journal_table.c.id < (select(journal_table.c.id).where(journal_table.c.tenant_id == bindparam("tenant_id"))
+    journal_table.c.tenant_id == bindparam("tenant"),
+    journal_table.c.id < (select(journal_table.c.id).where(journal_table.c.tenant_id == bindparam("tenant"))
                           .order_by(journal_table.c.id.desc()).offset(KEPT - 1).limit(1).scalar_subquery()),
 )
 _EXPIRE = (update(journal_table)
-           .where(journal_table.c.tenant_id == bindparam("tenant_id"), journal_table.c.captured.is_not(None),
+           .where(journal_table.c.tenant_id == bindparam("tenant"), journal_table.c.captured.is_not(None),
                   journal_table.c.occurred_at < bindparam("expired"))
-           .values(captured=None))
+           .values(captured=null()))
 _LENGTHS = {column.name: column.type.length for column in journal_table.columns
             if getattr(column.type, "length", None)}
 
@@ -54,7 +55,9 @@ def entry(tenant_id: int, method: str, path: str, status: int, user_agent: str |
           captured: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One journal row, its strings cut to their columns (a client's overlong URL must not lose the row)."""
     row = {"tenant_id": tenant_id, "occurred_at": utcnow(), "method": method, "path": path, "status": status,
-           "user_agent": user_agent, "facts": dict(facts), "captured": dict(captured) if captured else None}
+           "user_agent": user_agent, "facts": dict(facts)}
+    if captured:
+        row["captured"] = dict(captured)  # left out, not None, which a JSON column would store as JSON null
     for name, length in _LENGTHS.items():
         if isinstance(row[name], str) and len(row[name]) > length:
             row[name] = row[name][:length]
@@ -68,10 +71,10 @@ def record(connection: Connection, row: Mapping[str, Any]) -> None:
         connection.rollback()
         start_reading(connection)
     writing(connection)
-    params = {"tenant_id": row["tenant_id"]}
+    params = {"tenant": row["tenant_id"]}
     connection.execute(_INSERT, row)
     connection.execute(_PRUNE, params)
-    if row["captured"] is not None:
+    if "captured" in row:
         connection.execute(_EXPIRE, {**params, "expired": row["occurred_at"] - CAPTURE_KEPT})
     commit(connection)
 
@@ -98,7 +101,7 @@ def start_capture(session: Session, tenant: Tenant, duration: timedelta) -> date
     if not timedelta(0) < duration <= MAX_DURATION:
         raise InvalidValue(f"A capture runs for more than 0 and at most {MAX_DURATION}.")
     session.execute(update(JournalEntry).where(JournalEntry.tenant_id == tenant.id,
-                                               JournalEntry.captured.is_not(None)).values(captured=None))
+                                               JournalEntry.captured.is_not(None)).values(captured=null()))
     tenant.capture_until = utcnow() + duration
     session.flush()
     return tenant.capture_until
@@ -114,4 +117,12 @@ def prune_captured(session: Session) -> int:
     """Discard captured traffic older than CAPTURE_KEPT, of every tenant; returns how many requests lost it."""
     return session.execute(update(JournalEntry).where(JournalEntry.captured.is_not(None),
                                                       JournalEntry.occurred_at < utcnow() - CAPTURE_KEPT)
-                           .values(captured=None)).rowcount
+                           .values(captured=null())).rowcount
+
+
+def to_dict(entry: JournalEntry) -> dict[str, Any]:
+    """A captured request as the admin API and `scim-server capture show --json` give it."""
+    captured = entry.captured or {}
+    return {"id": entry.id, "time": timestamp(entry.occurred_at), "method": entry.method, "path": entry.path,
+            "status": entry.status, "user_agent": entry.user_agent, "request": captured.get("request"),
+            "response": captured.get("response")}
