@@ -98,8 +98,9 @@ def captured(session: Session, tenant_id: int, limit: int = KEPT) -> list[Journa
 def start_capture(session: Session, tenant: Tenant, duration: timedelta) -> datetime:
     """Capture the tenant's traffic for `duration` (at most scim.capture.MAX_DURATION) from now, after discarding the
     traffic an earlier capture kept; returns when it ends. The caller commits."""
-    if not timedelta(0) < duration <= MAX_DURATION:
-        raise InvalidValue(f"A capture runs for more than 0 and at most {MAX_DURATION}.")
+    if not timedelta(minutes=1) <= duration <= MAX_DURATION:
+        raise InvalidValue(f"A capture runs for 1 minute at least and {MAX_DURATION.total_seconds() / 3600:.0f} hours "
+                           "at most.")
     session.execute(update(JournalEntry).where(JournalEntry.tenant_id == tenant.id,
                                                JournalEntry.captured.is_not(None)).values(captured=null()))
     tenant.capture_until = utcnow() + duration

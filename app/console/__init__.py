@@ -7,6 +7,7 @@ from flask import Flask
 
 from app.console import (  # noqa: F401 (they add routes to bp)
     activity,
+    capture,
     directory,
     guard,
     home,
