@@ -36,8 +36,10 @@ def _touch(principal: Principal) -> None:
 
 @token_auth.error_handler
 def _unauthorized(_status: int) -> Response:
-    journal.note_refused()
-    return render(refusal())
+    error = refusal()
+    if error.status == 401:  # past the address's limit (429), a flood gets no lookup more
+        journal.note_refused()
+    return render(error)
 
 
 def current_principal() -> Principal:

@@ -5,9 +5,9 @@ its diagnosis needs (scim.diagnoses) and, while its traffic is captured, its red
 The tenant comes from the request's principal, whose token lookup already read whether the tenant is watched, so an
 unwatched tenant's request costs a comparison here. Two kinds of failed request are attributed to a tenant only for
 the journal, and only if that tenant is watched: a 401 whose token exists but was sent without "Bearer ", or was
-revoked, or has expired (`note_refused`, called by app/auth.py); and a 404 at a SCIM endpoint outside /scim/v2 (a
-base URL without it) that carries a live token. Writing the row can fail: that is logged, never the client's
-problem.
+revoked, or has expired (`note_refused`, called by app/auth.py); and a SCIM request refused before authentication
+ran that carries a live token (a 404 at a SCIM endpoint outside /scim/v2, a base URL without it; a 413). Writing
+the row can fail: that is logged, never the client's problem.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
 
 from app import database
 from scim import capture
@@ -105,19 +106,22 @@ def _target(principal: Principal | None, response: Response) -> _Target | None:
         return _Target(principal.tenant_id, journal.capturing(principal.capture_until, now))
     if _REFUSED in g:
         return g.get(_REFUSED)
-    if response.status_code == 404 and _outside_the_api():
-        return _wrong_base_url()
+    if response.status_code >= 400 and response.status_code not in (401, 429) and _scim_request():
+        return _unauthenticated()
     return None
 
 
-def _outside_the_api() -> bool:
-    prefix = current_app.blueprints["scim"].url_prefix
-    last = request.path.rstrip("/").rsplit("/", 1)[-1].lower()
-    return not request.path.startswith(prefix + "/") and last in _SCIM_ENDPOINTS
+def _scim_request() -> bool:
+    """Whether the request is under the SCIM API, or names a SCIM endpoint outside it (a base URL without
+    /scim/v2)."""
+    if request.path.startswith(current_app.blueprints["scim"].url_prefix + "/"):
+        return True
+    return request.path.rstrip("/").rsplit("/", 1)[-1].lower() in _SCIM_ENDPOINTS
 
 
-def _wrong_base_url() -> _Target | None:
-    """A SCIM request outside /scim/v2: its tenant, if its token is live and the tenant watched."""
+def _unauthenticated() -> _Target | None:
+    """A SCIM request refused before authentication (a 404 outside /scim/v2, a 413 for its announced size): its
+    tenant, if its token is live and the tenant watched."""
     secret, bearer_missing = _credentials()
     found = tokens.identify(database.connection(), secret) if secret else None
     if not isinstance(found, Principal) or not _watched(found):
@@ -148,7 +152,11 @@ def _record(target: _Target, response: Response) -> None:
 
 def _captured(response: Response) -> dict[str, Any]:
     """The request and the response as capture keeps them."""
-    sent = {"headers": capture.headers(request.headers.items()), **capture.body(request.get_data(cache=True))}
+    try:
+        sent_body = capture.body(request.get_data(cache=True))
+    except HTTPException:  # a body over the size limit, refused unread: only its size is known
+        sent_body = {"text": "", "truncated": True, "size": request.content_length}
+    sent = {"headers": capture.headers(request.headers.items()), **sent_body}
     answer = {"headers": capture.headers(response.headers.items())}
     if not response.direct_passthrough:
         answer.update(capture.body(response.get_data()))

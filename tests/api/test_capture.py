@@ -124,3 +124,14 @@ def test_the_cli_starts_shows_and_stops_a_capture(app: Flask, client: FlaskClien
         assert tenants.get_by_name(session, "acme").capture_until is None
     refused = runner.invoke(cli, ["capture", "start", "--tenant", "acme", "--for", "48h"])
     assert refused.exit_code != 0 and "24 hours" in refused.output
+
+
+def test_a_body_over_the_size_limit_is_captured_by_its_size(app: Flask, client: FlaskClient, token: str,
+                                                            admin: dict) -> None:
+    client.post(CAPTURE, headers=admin)
+    oversized = b'{"userName": "' + b"x" * app.config["MAX_CONTENT_LENGTH"] + b'"}'
+    assert client.post("/scim/v2/Users", data=oversized, headers=headers(token)).status_code == 413
+    kept = captured(client, admin)[0]
+    assert kept["status"] == 413
+    assert kept["request"] == {"headers": kept["request"]["headers"], "text": "", "truncated": True,
+                               "size": len(oversized)}

@@ -191,3 +191,19 @@ def test_the_journal_keeps_the_last_requests_of_each_tenant(app: Flask, client: 
     assert status_of(app, "globex")["idp"] == "JumpCloud"
     assert status_of(app)["idp"] == OKTA
     assert counts[acme] == journal.KEPT
+
+
+def test_a_journal_that_cannot_be_written_fails_no_request(app: Flask, client: FlaskClient, token: str,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    watch(app)
+    engine = app.extensions["scim.engine"]
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE request_journal RENAME TO request_journal_away")
+    try:
+        assert client.get("/scim/v2/Users", headers=headers(token)).status_code == 200
+        assert client.post("/scim/v2/Users", json=user(), headers=headers(token)).status_code == 201
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE request_journal_away RENAME TO request_journal")
+    assert "could not journal the request POST /scim/v2/Users (201)" in caplog.text
+    assert client.get("/scim/v2/Users", headers=headers(token)).get_json()["totalResults"] == 1
