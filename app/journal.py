@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from app import database
@@ -114,8 +114,8 @@ def _target(principal: Principal | None, response: Response) -> _Target | None:
 def _scim_request() -> bool:
     """Whether the request is under the SCIM API, or names a SCIM endpoint outside it (a base URL without
     /scim/v2)."""
-    if request.path.startswith(current_app.blueprints["scim"].url_prefix + "/"):
-        return True
+    if request.blueprint is not None:  # a route's: the SCIM API's own, or the console's and the admin API's
+        return request.blueprint == "scim"
     return request.path.rstrip("/").rsplit("/", 1)[-1].lower() in _SCIM_ENDPOINTS
 
 
