@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.connection_status import status
 from scim import diagnoses
@@ -73,11 +73,20 @@ def test_waiting_until_the_connection_test_then_connected_with_the_idp(app: Flas
 
 
 def test_an_unwatched_tenant_is_not_journaled(app: Flask, client: FlaskClient, token: str) -> None:
+    """Not a statement more: the journal is neither read nor written for it."""
+    statements: list[str] = []
+    event.listen(app.extensions["scim.engine"], "before_cursor_execute",
+                 lambda _conn, _cursor, statement, *_rest: statements.append(statement))
     assert client.get("/scim/v2/Users", headers=headers(token)).status_code == 200
+    assert client.post("/scim/v2/Users", json=user(), headers=headers(token)).status_code == 201
     assert client.get("/scim/v2/Users", headers=headers(token, scheme="")).status_code == 401
     watch(app, until=-timedelta(minutes=1))  # a setup link that has expired
     assert client.get("/scim/v2/Users", headers=headers(token)).status_code == 200
+    assert statements and not [statement for statement in statements if "request_journal" in statement]
     assert status_of(app)["state"] == "waiting"
+    watch(app)
+    assert client.get("/scim/v2/Users", headers=headers(token)).status_code == 200
+    assert [statement for statement in statements if "request_journal" in statement]
 
 
 def test_a_token_without_bearer(app: Flask, client: FlaskClient, token: str) -> None:
