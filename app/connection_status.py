@@ -37,7 +37,7 @@ def _request(entry: JournalEntry) -> dict[str, Any]:
     idp = detect(entry.user_agent, entry.path, bool(facts.get("legacy_patch")))
     skipped = facts.get("skipped") or {}
     diagnosis = diagnose(Facts(
-        method=entry.method, path=entry.path, status=entry.status, idp=idp, scim_type=facts.get("scim_type"),
+        path=entry.path, status=entry.status, idp=idp, scim_type=facts.get("scim_type"),
         detail=facts.get("detail"), bearer_missing=bool(facts.get("bearer_missing")), token=facts.get("token"),
         skipped=tuple(skipped.get("ids", ())), skipped_count=int(skipped.get("count", 0)),
     ))

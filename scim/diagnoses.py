@@ -38,7 +38,6 @@ _DEFAULT_USER_MATCHING = ("Have the IdP look users up by userName (GET /Users?fi
 class Facts:
     """What the journal records about one request (its `facts` column, plus the row's own columns)."""
 
-    method: str
     path: str  # with its query
     status: int
     idp: str

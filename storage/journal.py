@@ -79,9 +79,8 @@ def record(connection: Connection, row: Mapping[str, Any]) -> None:
     commit(connection)
 
 
-def recent(executor: Session | Connection, tenant_id: int, limit: int) -> list[JournalEntry]:
+def recent(session: Session, tenant_id: int, limit: int) -> list[JournalEntry]:
     """The tenant's last `limit` requests, newest first."""
-    session = executor if isinstance(executor, Session) else Session(bind=executor)
     return list(session.scalars(select(JournalEntry).where(JournalEntry.tenant_id == tenant_id)
                                 .order_by(JournalEntry.id.desc()).limit(limit)))
 
