@@ -20,6 +20,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from app import database
+from app.activity import UNAVAILABLE
 from scim import capture
 from scim.changes import capped_ids
 from scim.idps import has_entra_flag, is_legacy_entra_patch
@@ -89,6 +90,8 @@ def _journal(response: Response) -> Response:
     principal: Principal | None = g.get("principal")
     if principal is not None and principal.watch_until is None and principal.capture_until is None:
         return response  # the request path of an unwatched tenant: nothing more
+    if response.status_code == UNAVAILABLE:
+        return response  # the database could not be used: the row would wait for it again, and fail
     try:
         target = _target(principal, response)
         if target is not None:
