@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from scim import diagnoses
 from scim.diagnoses import Diagnosis, Facts, diagnose
 from scim.idps import GENERIC, detect
 from storage import journal
@@ -14,22 +15,27 @@ from storage.documents import timestamp
 from storage.models import JournalEntry
 
 # Failures that mean the IdP cannot use the connection at all (credentials, base URL), unlike a refused write.
-_CONNECTION_FAILURES = frozenset({401, 403, 404})
+_CONNECTION_FAILURES = frozenset({diagnoses.BEARER_MISSING, diagnoses.TOKEN_REVOKED, diagnoses.TOKEN_EXPIRED,
+                                  diagnoses.BASE_URL_WITHOUT_PREFIX, diagnoses.BASE_URL_PREFIX_TWICE})
 
 
 def status(session: Session, tenant_id: int, limit: int = 20) -> dict[str, Any]:
-    """The tenant's connection status (JSON-able): `state` ("waiting" until the first request, then "connected"
-    once a request succeeded and the newest did not fail to connect, else "failing"), `idp` (None before any
-    request), `requests` (newest first, each with its `diagnosis`: None or {code, text})."""
-    entries = journal.recent(session, tenant_id, limit)
-    requests = [_request(entry) for entry in entries]
+    """The tenant's connection status (JSON-able): `state` ("waiting" until the first request; then "failing" while
+    the newest request could not get through, for its credentials, its base URL or the server, else "connected":
+    a refused write still reached the server), `idp` (None before any request), `requests` (newest first, each with
+    its `diagnosis`: None or {code, text})."""
+    requests = [_request(entry) for entry in journal.recent(session, tenant_id, limit)]
     if not requests:
         return {"state": "waiting", "idp": None, "requests": []}
-    succeeded = any(request["status"] < 400 for request in requests)
-    connected = succeeded and requests[0]["status"] not in _CONNECTION_FAILURES
     named = [request["idp"] for request in requests if request["idp"] != GENERIC]
-    return {"state": "connected" if connected else "failing", "idp": named[0] if named else GENERIC,
-            "requests": requests}
+    return {"state": "failing" if _failed_to_connect(requests[0]) else "connected",
+            "idp": named[0] if named else GENERIC, "requests": requests}
+
+
+def _failed_to_connect(request: dict[str, Any]) -> bool:
+    diagnosis = request["diagnosis"]
+    return (request["status"] == 401 or request["status"] >= 500
+            or (diagnosis is not None and diagnosis["code"] in _CONNECTION_FAILURES))
 
 
 def _request(entry: JournalEntry) -> dict[str, Any]:

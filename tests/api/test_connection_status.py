@@ -114,8 +114,12 @@ def test_a_base_url_without_scim_v2(app: Flask, client: FlaskClient, token: str)
 
 def test_a_base_url_with_scim_v2_twice(app: Flask, client: FlaskClient, token: str) -> None:
     watch(app)
+    assert client.get("/scim/v2/Users", headers=headers(token)).status_code == 200
     assert client.get("/scim/v2/scim/v2/Users", headers=headers(token)).status_code == 404
     assert_diagnosed(newest(app), 404, diagnoses.BASE_URL_PREFIX_TWICE, "twice")
+    assert status_of(app)["state"] == "failing"
+    assert client.get("/scim/v2/Users/no-such-id", headers=headers(token)).status_code == 404
+    assert newest(app)["diagnosis"] is None and status_of(app)["state"] == "connected"
 
 
 def test_entra_without_its_flag(app: Flask, client: FlaskClient, token: str) -> None:
@@ -163,6 +167,7 @@ def test_a_duplicate_user_name_says_what_to_match_on(app: Flask, client: FlaskCl
     assert client.post("/scim/v2/Users?aadOptscim062020", json=user("ANN@example.com"),
                        headers=headers(token, agent)).status_code == 409
     assert_diagnosed(newest(app), 409, diagnoses.DUPLICATE_USER_NAME, "already exists", advice)
+    assert status_of(app)["state"] == "connected"  # the IdP got through: its write was refused
 
 
 def test_a_required_attribute_the_mapping_does_not_send(app: Flask, client: FlaskClient, token: str) -> None:
