@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import update
 
+from app import openapi
 from app.cli import cli
 from scim.capture import BODY_LIMIT
 from scim.changes import REDACTED
@@ -19,6 +20,7 @@ from storage.db import make_sessionmaker
 from storage.models import JournalEntry, utcnow
 from tests.api.test_connection_status import PATCH_URN, headers, status_of, user, watch
 from tests.api.test_foundation import assert_scim_error
+from tests.api.test_openapi import check
 
 CAPTURE = "/admin/v1/tenants/acme/capture"
 
@@ -135,3 +137,15 @@ def test_a_body_over_the_size_limit_is_captured_by_its_size(app: Flask, client: 
     assert kept["status"] == 413
     assert kept["request"] == {"headers": kept["request"]["headers"], "text": "", "truncated": True,
                                "size": len(oversized)}
+
+
+def test_the_capture_answers_match_the_openapi_document(app: Flask, client: FlaskClient, token: str,
+                                                         admin: dict) -> None:
+    document = openapi.document()
+    path = "/admin/v1/tenants/{name}/capture"
+    check(document, "POST", path, client.post(CAPTURE, headers=admin))
+    client.post("/scim/v2/Users", json=user(password="Secret-1"), headers=headers(token))
+    client.get("/scim/v2/Users", headers=headers(token, scheme=""))
+    check(document, "GET", path, client.get(CAPTURE, headers=admin))
+    check(document, "DELETE", path, client.delete(CAPTURE, headers=admin))
+    check(document, "POST", path, client.post(CAPTURE + "?for=25h", headers=admin))
