@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import hmac
 import os
-import re
 import time
 from typing import Any
 
@@ -35,7 +34,7 @@ from sqlalchemy import Engine, event
 from werkzeug.exceptions import NotFound
 
 from app import request_ids
-from scim import changes
+from scim import changes, idps
 from storage import events
 
 REQUESTS = Counter("scim_http_requests", "HTTP requests answered, by route template, method, status and identity "
@@ -55,10 +54,6 @@ CONNECTIONS_CHECKED_OUT = Gauge("scim_db_connections_checked_out", "Database con
 
 UNMATCHED = "<unmatched>"  # the route of a request no URL rule matched
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other counts as "other"
-# Names an identity provider's provisioning client puts in its User-Agent: "Okta SCIM Client 1.0.0", "OneLogin
-# SCIM", "PingFederate"; Entra's provisioning service names Microsoft or Azure. A client that names none is "other".
-_IDPS = re.compile(r"(?P<okta>okta)|(?P<entra>azure|microsoft|entra)|(?P<onelogin>onelogin)"
-                   r"|(?P<jumpcloud>jumpcloud)|(?P<ping>\bping)", re.IGNORECASE)
 
 
 def init_app(app: Flask) -> None:
@@ -74,9 +69,9 @@ def init_app(app: Flask) -> None:
 
 @functools.lru_cache(maxsize=256)
 def identity_provider(user_agent: str | None) -> str:
-    """okta, entra, onelogin, jumpcloud, ping or other, from a User-Agent."""
-    found = _IDPS.search(user_agent) if user_agent else None
-    return found.lastgroup if found and found.lastgroup else "other"
+    """okta, entra, onelogin, jumpcloud, ping (scim.idps), or other for a client that names none, from a
+    User-Agent."""
+    return idps.by_user_agent(user_agent) or "other"
 
 
 def _observe(response: Response) -> Response:

@@ -16,23 +16,27 @@ GENERIC = "a SCIM 2.0 client"
 # Appended to Entra's Tenant URL, it switches Entra to standard PATCH requests (idp-behaviour §3.1).
 ENTRA_FLAG = "aadOptscim062020"
 
-_USER_AGENTS = (
-    (re.compile(r"okta", re.IGNORECASE), OKTA),
-    (re.compile(r"azure|microsoft|\baad\b|entra", re.IGNORECASE), ENTRA),
-    (re.compile(r"onelogin", re.IGNORECASE), ONELOGIN),
-    (re.compile(r"jumpcloud", re.IGNORECASE), JUMPCLOUD),
-    (re.compile(r"ping ?(federate|one|identity)", re.IGNORECASE), PING),
-)
+# Names an identity provider's provisioning client puts in its User-Agent: "Okta SCIM Client 1.0.0", "OneLogin
+# SCIM", "PingFederate"; Entra's provisioning service names Microsoft or Azure.
+_USER_AGENTS = re.compile(r"(?P<okta>okta)|(?P<entra>azure|microsoft|entra)|(?P<onelogin>onelogin)"
+                          r"|(?P<jumpcloud>jumpcloud)|(?P<ping>\bping)", re.IGNORECASE)
+NAMES = {"okta": OKTA, "entra": ENTRA, "onelogin": ONELOGIN, "jumpcloud": JUMPCLOUD, "ping": PING}
 # Entra's Test Connection looks up a user that cannot exist: a random GUID as its userName (idp-behaviour §3.2).
 _GUID_LOOKUP = re.compile(r'^username eq "[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"$', re.IGNORECASE)
 _LEGACY_OPS = frozenset({"Add", "Replace", "Remove"})
 
 
+def by_user_agent(user_agent: str | None) -> str | None:
+    """The key (a key of NAMES: okta, entra, onelogin, jumpcloud, ping) of the IdP a User-Agent names, or None."""
+    found = _USER_AGENTS.search(user_agent) if user_agent else None
+    return found.lastgroup if found else None
+
+
 def detect(user_agent: str | None, path: str, legacy_patch: bool = False) -> str:
     """The IdP's display name: by its User-Agent, else by what only it sends, else GENERIC."""
-    for pattern, name in _USER_AGENTS:
-        if user_agent and pattern.search(user_agent):
-            return name
+    named = by_user_agent(user_agent)
+    if named:
+        return NAMES[named]
     query = urlsplit(path).query
     if legacy_patch or has_entra_flag(query):
         return ENTRA
