@@ -9,7 +9,8 @@ from scim.idps import ENTRA, GENERIC, JUMPCLOUD, OKTA, ONELOGIN, PING, detect, i
 
 @pytest.mark.parametrize(("agent", "idp"), [
     ("Okta SCIM Client 1.0.0", OKTA), ("Azure AD SCIM Provisioning", ENTRA), ("Microsoft.Identity.Provisioning", ENTRA),
-    ("OneLogin SCIM", ONELOGIN), ("JumpCloud-SCIM/1.0", JUMPCLOUD), ("PingFederate", PING), ("PingOne", PING), ("Ping Identity", PING),
+    ("OneLogin SCIM", ONELOGIN), ("JumpCloud-SCIM/1.0", JUMPCLOUD), ("PingFederate", PING), ("PingOne", PING),
+    ("Ping Identity", PING),
     ("python-httpx/0.27", GENERIC), (None, GENERIC), ("Mapping of a shopping list", GENERIC),
 ])
 def test_the_user_agent_names_the_idp(agent: str | None, idp: str) -> None:
