@@ -13,8 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.console.test_browser import _new_page, _shoot
 from tests.interop.test_okta import OKTA_HEADERS
 from tests.live import REPO, call
@@ -78,8 +76,6 @@ def test_the_page_shows_each_request_as_it_arrives(browser: Any, server: str, db
     _shoot(narrow, "setup-live")
 
 
-@pytest.mark.xfail(strict=True, reason="needs the journal helper's work merged: every request of a watched tenant "
-                                       "recorded, IdP detection and diagnoses in app/connection_status.py")
 def test_okta_test_credentials_then_a_missing_bearer_are_diagnosed_live(browser: Any, server: str,
                                                                         db_url: str) -> None:
     """The issue's "done when": Okta's connection test succeeds, then a request without "Bearer " fails, and the page
