@@ -1,5 +1,5 @@
 """`scim-server deliver` as processes: killed with -9 mid-batch and started again, nothing is lost; two of them on
-one database deliver each event once."""
+one database deliver each event once; the one beside `scim-server serve` is started again when it dies."""
 
 from __future__ import annotations
 
@@ -153,3 +153,24 @@ def test_serve_runs_one_deliverer_which_exits_with_its_master_and_none_when_told
         if orphaned:
             os.kill(deliverer, signal.SIGKILL)
         assert not orphaned, "the deliverer outlived its master"
+
+
+def test_serve_starts_another_deliverer_when_its_deliverer_dies(
+    app: Flask, runner: FlaskCliRunner, token: str, db_url: str, tmp_path: Path
+) -> None:
+    with receiving() as receiver:
+        _id, receiver.secret = add_webhook(runner, receiver.url)
+        with served(db_url, tmp_path / "serve.log", SCIM_DELIVER="1") as (master, port):
+            [first] = _deliverers_of(master.pid)
+            os.kill(first, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while _alive(first) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not _alive(first)
+            status, _headers, _body = call(port, "POST", "/scim/v2/Users", token, okta_user("sam@atko.com"))
+            assert status == 201
+            receiver.wait_for(lambda r: r.event_ids() == event_ids(app))  # only a new deliverer can send it
+            [second] = _deliverers_of(master.pid)
+        assert second != first
+        assert [m.body["type"] for m in receiver.events()] == ["user.created"]
+    assert f"webhook deliverer (pid {first}) is gone; starting another" in (tmp_path / "serve.log").read_text()
