@@ -2,7 +2,9 @@
 
 `GET /setup/<secret>?idp=okta` shows that IdP's steps with this tenant's values; `POST /setup/<secret>/token` creates
 a token labelled with the link, shown once by the page it redirects to; `GET /setup/<secret>/status` is the live
-status (app/connection_status.py) as JSON, which the page's script polls. Everything but the live update works without
+status (app/connection_status.py) as JSON, which the page's script polls; `POST /setup/<secret>/capture` records the
+tenant's requests and responses for scim.capture.DEFAULT_DURATION (storage.journal, as the console's capture) and
+`POST /setup/<secret>/capture/stop` ends it. Everything but the live update works without
 JavaScript. An unknown link is "not valid" (404; past the address's limit of failures, 429); an expired or revoked
 one says which (410), and nothing else.
 """
@@ -19,9 +21,10 @@ from app import auth_failures, connection_status, database
 from app.console import security
 from app.http import base_url
 from app.setup_page.idps import BASE_URL, BY_KEY, IDPS, TOKEN, Idp
+from scim import capture
 from scim.errors import TooManyRequests
-from storage import setup_links, tokens
-from storage.models import SetupLink, Tenant
+from storage import journal, setup_links, tokens
+from storage.models import SetupLink, Tenant, utcnow
 
 # The session key carrying a new token's secret from the form's post to the one page that shows it (as the console).
 NEW_TOKEN = "setup_new_token"
@@ -72,9 +75,13 @@ def page(secret: str) -> str:
     new = session.pop(NEW_TOKEN, None)
     new_secret = new["secret"] if new and new["link_id"] == link.id else None
     live = connection_status.status(database.get_session(), tenant.id)
+    capturing = journal.capturing(tenant.capture_until, utcnow())
     return render_template("setup/page.html", link=link, tenant=tenant, idps=IDPS, idp=idp, secret=secret,
                            fields=_fields(idp, new_secret) if idp else [], new_secret=new_secret,
-                           status=live, poll_ms=POLL_SECONDS * 1000)
+                           status=live, poll_ms=POLL_SECONDS * 1000,
+                           capture_until=tenant.capture_until if capturing else None,
+                           capture_minutes=int(capture.DEFAULT_DURATION.total_seconds() // 60),
+                           capture_kept_hours=int(journal.CAPTURE_KEPT.total_seconds() // 3600))
 
 
 @bp.post("/<secret>/token")
@@ -89,6 +96,32 @@ def create_token(secret: str) -> Response:
     session[NEW_TOKEN] = {"link_id": link.id, "secret": token_secret}
     target = url_for("setup_page.page", secret=secret, idp=idp.key if idp else None, _anchor="token")
     return redirect(target, code=303)
+
+
+@bp.post("/<secret>/capture")
+def start_capture(secret: str) -> Response:
+    """Record the tenant's requests and responses for scim.capture.DEFAULT_DURATION, then back to the page."""
+    security.check_csrf()
+    _link, tenant = _open(secret)
+    journal.start_capture(database.get_session(), tenant, capture.DEFAULT_DURATION)
+    database.commit()
+    return _back_to_capture(secret)
+
+
+@bp.post("/<secret>/capture/stop")
+def stop_capture(secret: str) -> Response:
+    """Stop recording now; what was recorded stays until it expires."""
+    security.check_csrf()
+    _link, tenant = _open(secret)
+    journal.stop_capture(database.get_session(), tenant)
+    database.commit()
+    return _back_to_capture(secret)
+
+
+def _back_to_capture(secret: str) -> Response:
+    idp = BY_KEY.get(request.form.get("idp", ""))
+    return redirect(url_for("setup_page.page", secret=secret, idp=idp.key if idp else None, _anchor="capture"),
+                    code=303)
 
 
 @bp.get("/<secret>/status")
