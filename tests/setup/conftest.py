@@ -29,6 +29,15 @@ def expire(app: Flask, link_id: str) -> None:
                         .values(expires_at=utcnow() - timedelta(seconds=1)))
 
 
+def end(app: Flask, link_id: str, how: str) -> None:
+    """End a link: "expired" (its expiry passes) or "revoked"."""
+    if how == "expired":
+        expire(app, link_id)
+    else:
+        with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
+            setup_links.revoke(session, link_id)
+
+
 def watch_until(app: Flask, tenant_name: str) -> datetime | None:
     with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
         tenant = tenants.get_by_name(session, tenant_name)

@@ -12,13 +12,12 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from scim.changes import REDACTED
-from storage import setup_links
-from storage.db import make_sessionmaker
 from tests.api.test_capture import admin, captured  # noqa: F401 (the admin key fixture)
 from tests.api.test_connection_status import headers, user
 from tests.conftest import make_token
 from tests.console.conftest import csrf_of
-from tests.setup.conftest import expire, make_link
+from tests.setup.conftest import end as end_link
+from tests.setup.conftest import make_link
 
 CAPTURE = "/admin/v1/tenants/acme/capture"
 
@@ -85,11 +84,7 @@ def test_a_link_no_longer_live_cannot_start_a_capture(
 ) -> None:
     link_id, secret = make_link(app, "acme")
     page = client.get(f"/setup/{secret}")
-    if end == "expired":
-        expire(app, link_id)
-    else:
-        with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
-            setup_links.revoke(session, link_id)
+    end_link(app, link_id, end)
     refused = client.post(f"/setup/{secret}/capture", data={"csrf_token": csrf_of(page)})
     assert refused.status_code == 410 and "acme" not in refused.get_data(as_text=True)
     assert capture_until(client, admin) is None

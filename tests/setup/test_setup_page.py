@@ -13,12 +13,13 @@ from werkzeug.test import TestResponse
 
 from app import create_app
 from app.setup_page.idps import IDPS
-from storage import setup_links, tokens
+from storage import tokens
 from storage.db import make_sessionmaker
 from tests.api.test_auth_failures import counted, early_in_a_minute
 from tests.conftest import make_token
 from tests.console.conftest import csrf_of
-from tests.setup.conftest import expire, make_link
+from tests.setup.conftest import end as end_link
+from tests.setup.conftest import make_link
 
 _SECRET = re.compile(r'id="new-secret" class="mono" value="(scim_[^"]+)"')
 
@@ -94,11 +95,7 @@ def test_an_expired_or_revoked_link_is_refused_saying_which(app: Flask, client: 
                                                             words: str) -> None:
     link_id, secret = make_link(app, "acme")
     page = client.get(f"/setup/{secret}")
-    if end == "expired":
-        expire(app, link_id)
-    else:
-        with make_sessionmaker(app.extensions["scim.engine"]).begin() as session:
-            setup_links.revoke(session, link_id)
+    end_link(app, link_id, end)
     for response in (client.get(f"/setup/{secret}?idp=okta"), client.get(f"/setup/{secret}/status"),
                      client.post(f"/setup/{secret}/token", data={"csrf_token": csrf_of(page)})):
         html = response.get_data(as_text=True)
