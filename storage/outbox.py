@@ -147,16 +147,19 @@ def _due(now: datetime) -> list[ColumnElement[bool]]:
 
 
 def _claimable(now: datetime, limit: int) -> Select[Any]:
+    return (select(_D.c.id).select_from(_D.join(_P, _P.c.id == _D.c.endpoint_id)).where(*_due(now))
+            .order_by(_D.c.event_id).limit(limit).with_for_update(of=_D, skip_locked=True))
+
+
+def _contents(ids: Sequence[int]) -> Select[Any]:
     # Core rows, not ORM objects: a batch's rows are read once and never changed through a Session.
     return (
         select(_D.c.id.label("delivery_id"), _D.c.attempts, _D.c.endpoint_id, _D.c.data, _P.c.url, _P.c.secret,
                tenants_table.c.name.label("tenant_name"), *_E.c)
         .select_from(_D.join(_P, _P.c.id == _D.c.endpoint_id).join(_E, _E.c.id == _D.c.event_id)
                      .join(tenants_table, tenants_table.c.id == _P.c.tenant_id))
-        .where(*_due(now))
+        .where(_D.c.id.in_(ids))
         .order_by(_D.c.event_id)
-        .limit(limit)
-        .with_for_update(of=_D, skip_locked=True)
     )
 
 
@@ -167,11 +170,17 @@ def claim(engine: Engine, limit: int, lease_seconds: float) -> list[Claimed]:
         due = select(_D.c.id).select_from(_D.join(_P, _P.c.id == _D.c.endpoint_id)).where(*_due(now)).limit(1)
         if connection.scalar(due) is None:
             return []
+    # The claim's transaction chooses and leases ids alone; the messages (events with their JSON) are read after its
+    # commit, under the lease, so that SQLite's write lock, which the SCIM requests wait for, is held for the choice.
     with write_transaction(engine) as connection:
-        rows = connection.execute(_claimable(now, limit)).all()
-        if rows:
-            connection.execute(update(_D).where(_D.c.id.in_([row.delivery_id for row in rows]))
+        ids = list(connection.scalars(_claimable(now, limit)))
+        if ids:
+            connection.execute(update(_D).where(_D.c.id.in_(ids))
                                .values(lease_until=now + timedelta(seconds=lease_seconds)))
+    if not ids:
+        return []
+    with engine.connect() as connection:
+        rows = connection.execute(_contents(ids)).all()
     return [Claimed(row.delivery_id, row.attempts, row.endpoint_id, row.url, row.secret, row, row.tenant_name,
                     row.data) for row in rows]
 
