@@ -80,19 +80,19 @@ class Sender:
     def __init__(self, timeout: float, pool_size: int) -> None:
         self._timeout = urllib3.Timeout(total=timeout)
         self._pool_size = pool_size
-        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
+        self._pools: dict[str, tuple[urllib3.HTTPConnectionPool, str]] = {}  # and the URL's request target
         self._signers: dict[str, Webhook] = {}
         self._lock = threading.Lock()
 
     def post(self, url: str, secret: str, message_id: str, payload: bytes) -> Answer:
-        signer, pool = self._for(url, secret)
+        signer, pool, target = self._for(url, secret)
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "webhook-id": message_id}
         now = datetime.now(UTC)
         headers["webhook-timestamp"] = str(int(now.timestamp()))
         headers["webhook-signature"] = signer.sign(message_id, now, payload)
         started = time.perf_counter()
         try:
-            response = pool.urlopen("POST", _target(url), body=payload, headers=headers, redirect=False,
+            response = pool.urlopen("POST", target, body=payload, headers=headers, redirect=False,
                                     retries=False, timeout=self._timeout, preload_content=False)
             excerpt = response.read(EXCERPT_BYTES, decode_content=False).decode("utf-8", "replace")
             remaining = response.length_remaining
@@ -107,17 +107,18 @@ class Sender:
         latency = round((time.perf_counter() - started) * 1000)
         return Answer(status, latency, excerpt or None)
 
-    def _for(self, url: str, secret: str) -> tuple[Webhook, urllib3.HTTPConnectionPool]:
+    def _for(self, url: str, secret: str) -> tuple[Webhook, urllib3.HTTPConnectionPool, str]:
         with self._lock:
             if url not in self._pools:
-                self._pools[url] = urllib3.connection_from_url(url, maxsize=self._pool_size, block=False)
+                self._pools[url] = (urllib3.connection_from_url(url, maxsize=self._pool_size, block=False),
+                                    _target(url))
             if secret not in self._signers:
                 self._signers[secret] = Webhook(secret)
-            return self._signers[secret], self._pools[url]
+            return self._signers[secret], *self._pools[url]
 
     def close(self) -> None:
         with self._lock:
-            for pool in self._pools.values():
+            for pool, _target_of_url in self._pools.values():
                 pool.close()
             self._pools.clear()
 
