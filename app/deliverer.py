@@ -150,12 +150,15 @@ class Deliverer:
         self._fan_out = settings.batch * FAN_OUT_BATCHES
 
     def step(self) -> int:
-        """One round: fan out new events, claim a batch and send it, fanning out the next events while it is on its
-        way, then record it; returns how many messages were attempted or queued (0: nothing to do)."""
+        """One round: fan out new events, claim a batch and send it (fanning out the next events while a full batch
+        is on its way), then record it; returns how many messages were attempted or queued (0: nothing to do)."""
         queued = outbox.fan_out(self._engine, self._fan_out)  # a new event goes out in this round
         claimed = outbox.claim(self._engine, self._settings.batch, self._settings.lease_seconds)
         sending = [self._threads.submit(self._attempt, one) for one in claimed]
-        queued += outbox.fan_out(self._engine, self._fan_out)
+        if queued >= self._fan_out or len(claimed) == self._settings.batch:
+            # A backlog: the next round's deliveries are ready when this one ends. Under a trickle the next round
+            # fans out first anyway, and one transaction fewer a round keeps SQLite's writer lock free for requests.
+            queued += outbox.fan_out(self._engine, self._fan_out)
         outbox.record(self._engine, [future.result() for future in sending], self._settings.retry_delays)
         return len(claimed) + queued
 
