@@ -134,9 +134,7 @@ def deliverable(executor: Session | Connection, tenant_id: int, after: int, limi
     """The first `limit` events of the tenant after `after` that may go out now (scanning the tenant's new events
     first)."""
     with _working(executor) as connection:
-        _scan(connection, tenant_id)
-        guard = _guard(connection, tenant_id)
-        hold = _open_hold(connection, tenant_id)
+        guard, hold = _scan(connection, tenant_id)
         upper = guard.scanned_through if guard is not None else 0
         if hold is not None:
             upper = min(upper, hold.first_event_id - 1)
@@ -155,9 +153,8 @@ def deliverable_all(executor: Session | Connection, after: int, limit: int) -> D
         rows = _events(connection, _delivered().where(Event.id > after).order_by(Event.id).limit(limit))
         cutoff, stop = None, None
         for tenant_id in sorted({row.tenant_id for row in rows if row.tenant_id is not None}):
-            _scan(connection, tenant_id)
-            hold = _open_hold(connection, tenant_id)
-            bound = hold.first_event_id if hold is not None else _unscanned(connection, tenant_id)
+            guard, hold = _scan(connection, tenant_id)
+            bound = hold.first_event_id if hold is not None else _unscanned(connection, tenant_id, guard)
             if bound is not None and (cutoff is None or bound < cutoff):
                 cutoff, stop = bound, hold
     page = [row for row in rows if cutoff is None or row.id < cutoff]
@@ -166,9 +163,8 @@ def deliverable_all(executor: Session | Connection, after: int, limit: int) -> D
     return Deliverable(page, page[-1].id if page else after)
 
 
-def _unscanned(connection: Connection, tenant_id: int) -> int | None:
-    """The tenant's first event a scan has not reached (one capped by SCAN_BATCHES), if any."""
-    guard = _guard(connection, tenant_id)
+def _unscanned(connection: Connection, tenant_id: int, guard: Row[Any] | None) -> int | None:
+    """The tenant's first event a scan (which left `guard`) has not reached (one capped by SCAN_BATCHES), if any."""
     return connection.scalar(select(func.min(events_table.c.id)).where(
         events_table.c.tenant_id == tenant_id, events_table.c.id > (guard.scanned_through if guard else 0)))
 
@@ -208,9 +204,7 @@ def configure(executor: Session | Connection, tenant_id: int, settings: Mapping[
 def status(executor: Session | Connection, tenant_id: int) -> Status:
     """The tenant's guard now (its new events scanned first)."""
     with _working(executor) as connection:
-        _scan(connection, tenant_id)
-        guard = _guard(connection, tenant_id)
-        hold = _open_hold(connection, tenant_id)
+        guard, hold = _scan(connection, tenant_id)
         threshold = _threshold(connection, tenant_id, guard)
         seconds = (guard.window_seconds if guard is not None else None) or DEFAULT_WINDOW_SECONDS
         window = Window(seconds, list((guard.window if guard is not None else None) or []))
@@ -282,17 +276,17 @@ def _newest(connection: Connection, tenant_id: int) -> int:
 # -- detection ------------------------------------------------------------------------------------------------------
 
 
-def _scan(connection: Connection, tenant_id: int) -> None:
+def _scan(connection: Connection, tenant_id: int) -> tuple[Row[Any] | None, Hold | None]:
     """Scan the tenant's events not scanned yet, under its guard row's lock, and commit (on the guard's own
-    connection); nothing to do costs two or three reads."""
+    connection); returns the guard row and the open hold as the scan leaves them. Nothing to do costs three reads."""
     guard = _guard(connection, tenant_id)
-    if (guard.scanned_through if guard is not None else 0) >= _newest(connection, tenant_id):
-        return  # a tenant without events gets no guard row until it has some
-    if guard is not None and _open_hold(connection, tenant_id) is not None:
-        return
+    hold = _open_hold(connection, tenant_id) if guard is not None else None  # a hold needs a guard row
+    if hold is not None or (guard.scanned_through if guard is not None else 0) >= _newest(connection, tenant_id):
+        return guard, hold  # a tenant without events gets no guard row until it has some
     with _writing(connection):
         _ensure_guard(connection, tenant_id)
         _scan_locked(connection, tenant_id, _guard(connection, tenant_id, lock=True))
+    return _guard(connection, tenant_id), _open_hold(connection, tenant_id)
 
 
 @contextmanager
