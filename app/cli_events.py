@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,20 +15,13 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app.cli_helpers import transaction, when
-from scim import changes
+from scim import changes, spans
 from storage import admin_keys, auth_failures, events, journal, tenants
 from storage.models import Event, utcnow
 
 # `--follow` asks for new events this often; at most this many are printed per poll, the rest on the next one.
 POLL_SECONDS = 1.0
 POLL_LIMIT = 500
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def age(text: str) -> timedelta | None:
-    """A span such as 30s, 15m, 1h, 2d or 1w; None for text of another shape."""
-    found = re.fullmatch(r"(\d+)([smhdw])", text.strip())
-    return timedelta(**{_UNITS[found[2]]: int(found[1])}) if found else None
 
 
 class Since(click.ParamType):
@@ -40,7 +32,7 @@ class Since(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
         if isinstance(value, datetime):
             return value
-        span = age(value)
+        span = spans.parse(value)
         if span is not None:
             return utcnow() - span
         try:

@@ -7,8 +7,8 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
-from app.cli_events import age
 from app.cli_helpers import transaction
+from scim import spans
 from storage import events, guard, tenants
 
 DEFAULT = "default"
@@ -39,7 +39,7 @@ class WindowSpan(click.ParamType):
             return value
         if value == DEFAULT:
             return None
-        span = age(value)
+        span = spans.parse(value)
         if span is None or span.total_seconds() < 1:
             self.fail(f"{value!r} is neither a span like 15m, 1h or 900s nor {DEFAULT!r}.", param, ctx)
         return int(span.total_seconds())

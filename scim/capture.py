@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from scim import spans
 from scim.changes import REDACTED
 from scim.errors import InvalidValue
 from scim.schemas import DEFAULT_REGISTRY
@@ -20,7 +21,6 @@ BODY_LIMIT = 64 * 1024  # bytes of UTF-8 kept of each body
 # whether "Bearer " was sent.
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 _SECRET_WORDS = ("password", "secret", "token")
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?")
 
 
 def _never_returned() -> frozenset[str]:
@@ -88,14 +88,10 @@ def duration(text: str | None) -> timedelta:
     most MAX_DURATION."""
     if text is None or text == "":
         return DEFAULT_DURATION
-    text = text.strip().lower()
-    match = _DURATION.fullmatch(text) if not text.isdigit() else None
-    if text.isdigit():
-        minutes = int(text)
-    elif match and any(match.groups()):
-        minutes = int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
-    else:
+    text = text.strip()
+    span = timedelta(minutes=int(text)) if text.isdigit() else spans.parse(text, units="hm")
+    if span is None:
         raise InvalidValue(f"{text!r} is not a duration: give minutes (90), or hours and minutes (2h, 1h30m).")
-    if not 0 < minutes <= MAX_DURATION.total_seconds() // 60:
+    if not timedelta(minutes=1) <= span <= MAX_DURATION:
         raise InvalidValue(f"A capture runs from 1 minute to {MAX_DURATION.total_seconds() // 3600:.0f} hours.")
-    return timedelta(minutes=minutes)
+    return span

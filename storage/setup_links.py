@@ -6,7 +6,6 @@ for the page's live status; revoking recomputes it (NULL when none is live).
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import timedelta
 from typing import Literal
@@ -14,6 +13,7 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from scim import spans
 from scim.errors import InvalidValue, NotFound
 from storage.models import SetupLink, Tenant, utcnow
 from storage.tokens import hash_secret
@@ -21,8 +21,6 @@ from storage.tokens import hash_secret
 DEFAULT_EXPIRY = timedelta(days=7)
 MAX_EXPIRY = timedelta(days=30)
 PREFIX_LENGTH = 8
-_EXPIRY = re.compile(r"([1-9][0-9]{0,5})([dhm])")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 State = Literal["live", "expired", "revoked"]
 
@@ -31,10 +29,9 @@ def parse_expiry(text: str | None) -> timedelta:
     """"7d", "12h" or "90m" as a duration (default 7 days, at most 30)."""
     if text is None or not text.strip():
         return DEFAULT_EXPIRY
-    match = _EXPIRY.fullmatch(text.strip())
-    if match is None:
+    expiry = spans.parse(text, units="dhm")
+    if not expiry:
         raise InvalidValue(f"{text!r} is not an expiry: write a number and d, h or m, e.g. 7d.")
-    expiry = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     if expiry > MAX_EXPIRY:
         raise InvalidValue(f"A setup link expires within {MAX_EXPIRY.days} days: {text!r} is longer.")
     return expiry
