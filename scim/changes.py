@@ -36,6 +36,8 @@ KINDS = (
     GROUP_RENAMED, GROUP_MEMBERS_ADDED, GROUP_MEMBERS_REMOVED, GROUP_DELETED, REQUEST_REJECTED, TENANT_HELD,
     TENANT_RELEASED,
 )
+# The guard's own events: in the activity log, never delivered as changes (a hold is its own message).
+GUARD_KINDS = (TENANT_HELD, TENANT_RELEASED)
 
 REDACTED = "[redacted]"
 MEMBER_IDS_SHOWN = 20

@@ -64,7 +64,6 @@ SAMPLE_SIZE = 10  # users and groups named in a hold's summary
 # scanned by the next read (what is not scanned yet is not delivered yet).
 SCAN_BATCH = 1000
 SCAN_BATCHES = 50
-GUARD_KINDS = (changes.TENANT_HELD, changes.TENANT_RELEASED)
 _ORIGIN_METHOD = "GUARD"
 
 
@@ -171,7 +170,7 @@ def _unscanned(connection: Connection, tenant_id: int, guard: Row[Any] | None) -
 
 def _delivered() -> Any:
     """Events that go out: not the guard's own, not dropped by a net release."""
-    return select(Event).where(Event.kind.not_in(GUARD_KINDS),
+    return select(Event).where(Event.kind.not_in(changes.GUARD_KINDS),
                                ~exists().where(guard_dropped_table.c.event_id == Event.id))
 
 
@@ -390,7 +389,7 @@ def release(executor: Session | Connection, tenant_id: int, net: bool = False) -
         through = _newest(connection, tenant_id)
         held = connection.execute(select(events_table).where(
             events_table.c.tenant_id == tenant_id, events_table.c.id >= hold.first_event_id,
-            events_table.c.id <= through, events_table.c.kind.not_in(GUARD_KINDS))
+            events_table.c.id <= through, events_table.c.kind.not_in(changes.GUARD_KINDS))
             .order_by(events_table.c.id)).all()
         drops = dropped([_held(row) for row in held]) if net else set()
         if drops:

@@ -13,13 +13,14 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from scim.changes import KINDS, REQUEST_REJECTED, TENANT_HELD
+from scim.changes import GUARD_KINDS, KINDS, REQUEST_REJECTED, TENANT_HELD
 from scim.errors import InvalidValue, NotFound
 from storage.models import Event, Tenant, WebhookDelivery, WebhookEndpoint
 
 HELD = TENANT_HELD  # the message of a mass-deprovisioning hold (storage.guard), sent to every endpoint
-# What a webhook carries: the feed's changes; a rejected request changes nothing and is not sent.
-DELIVERED_KINDS = tuple(kind for kind in KINDS if kind != REQUEST_REJECTED)
+# What a webhook carries: the feed's changes; a rejected request changes nothing and is not sent, and the guard's
+# own events are not changes (a hold is its one `tenant.held` message).
+DELIVERED_KINDS = tuple(kind for kind in KINDS if kind != REQUEST_REJECTED and kind not in GUARD_KINDS)
 _SECRET_BYTES = 24
 
 
