@@ -5,12 +5,13 @@
    delivered, with the deliverer's CPU time per delivery. The receiver answers 204 at little cost
    (bench/load/receiver.py).
 2. Latency under load: the SCIM server (gunicorn, production config, its deliverer on) takes POST /Users at a paced
-   rate (`--rate`, default 100/s) for `--seconds`, first with no webhook and then with one; commit-to-delivery is
-   each delivery's recorded time minus its event's time (an upper bound: the batch's results are recorded together
-   after its last answer), and the SCIM POST latency of the two phases compares the request path with and without
-   a webhook.
+   rate (`--rate`, default 100/s) in `--pairs` pairs of `--seconds` phases, each without a webhook and then with
+   one; commit-to-delivery is each delivery's recorded time minus its event's time (an upper bound: the batch's
+   results are recorded together after its last answer), and the SCIM POST latency of the phases compares the
+   request path with and without a webhook (an A/B whose sides alternate, so that drift falls on both).
 
     .venv/bin/python -m bench.load.webhooks [--postgres URL] [--no-sqlite] [--events 20000] [--rate 100]
+        [--pairs 3] [--seconds 5]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import create_app
 from bench.databases import postgres_database, sqlite_database
@@ -92,19 +94,21 @@ def backlog(engine: Engine, tenant_id: int, count: int) -> None:
         connection.execute(insert(events_table), rows)
 
 
-def delivered(engine: Engine) -> int:
+def delivered(engine: Engine, endpoint: int | None = None) -> int:
+    query = select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == "delivered")
+    if endpoint is not None:
+        query = query.where(WebhookDelivery.endpoint_id == endpoint)
     with engine.connect() as connection:
-        return connection.scalar(select(func.count()).select_from(WebhookDelivery)
-                                 .where(WebhookDelivery.status == "delivered")) or 0
+        return connection.scalar(query) or 0
 
 
-def wait_delivered(engine: Engine, expected: int) -> float:
-    """Seconds until `expected` deliveries are delivered (polled every 50 ms, bounded)."""
+def wait_delivered(engine: Engine, expected: int, endpoint: int | None = None) -> float:
+    """Seconds until `expected` deliveries (to `endpoint`, or any) are delivered (polled every 50 ms, bounded)."""
     started = time.perf_counter()
     deadline = time.monotonic() + WAIT_SECONDS
-    while delivered(engine) < expected:
+    while delivered(engine, endpoint) < expected:
         if time.monotonic() > deadline:
-            raise SystemExit(f"only {delivered(engine)} of {expected} deliveries after {WAIT_SECONDS} s")
+            raise SystemExit(f"only {delivered(engine, endpoint)} of {expected} deliveries after {WAIT_SECONDS} s")
         time.sleep(0.05)
     return time.perf_counter() - started
 
@@ -170,43 +174,60 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def latency(url: str, receiver: str, rate: float, seconds: float) -> dict[str, float]:
+def latency(url: str, receiver: str, rate: float, seconds: float, pairs: int) -> dict[str, float]:
+    """`pairs` pairs of paced phases on one server, each without a webhook and then with one (added for its phase,
+    its deliveries awaited, then removed), so that drift (a growing table, a warming cache) falls on both sides."""
     token, _tenant_id = prepare(url, receiver)
     engine = make_engine(url)
-    with make_sessionmaker(engine).begin() as session:  # phase 1 without a webhook: the endpoint is added later
-        for endpoint, _name in webhooks.list_endpoints(session):
-            webhooks.remove(session, endpoint.id)
-    result: dict[str, float] = {}
+    sessions = make_sessionmaker(engine)
+    _remove_webhooks(sessions)
+    without: list[float] = []
+    with_hook: list[float] = []
+    lags: list[float] = []
     with gunicorn("wsgi:app", {"SCIM_DATABASE_URL": url, "SCIM_DELIVER": "1"}) as (base, _master):
         paced_posts(base, token, rate, 2, "warm")
-        without = paced_posts(base, token, rate, seconds, "a")
-        with make_sessionmaker(engine).begin() as session:
-            webhooks.add(session, tenants.get_by_name(session, TENANT), receiver)
-        time.sleep(0.5)
-        with_hook = paced_posts(base, token, rate, seconds, "b")
-        wait_delivered(engine, len(with_hook))
-    with make_sessionmaker(engine)() as session:
-        rows = session.execute(select(WebhookDelivery.last_attempt_at, Event.occurred_at)
-                               .join(Event, Event.id == WebhookDelivery.event_id)).all()
+        for pair in range(pairs):
+            without += paced_posts(base, token, rate, seconds, f"a{pair}")
+            with sessions.begin() as session:
+                endpoint = webhooks.add(session, tenants.get_by_name(session, TENANT), receiver).id
+            time.sleep(0.5)
+            posted = paced_posts(base, token, rate, seconds, f"b{pair}")
+            with_hook += posted
+            wait_delivered(engine, len(posted), endpoint)
+            lags += delivery_lags(engine, endpoint)
+            _remove_webhooks(sessions)
     engine.dispose()
-    lags = [(done - occurred).total_seconds() * 1000 for done, occurred in rows]
-    result["delivery p50 ms"], result["delivery p99 ms"] = percentile(lags, 0.5), percentile(lags, 0.99)
-    result["POST p50 ms without"], result["POST p99 ms without"] = percentile(without, 0.5), percentile(without, 0.99)
-    result["POST p50 ms with"], result["POST p99 ms with"] = percentile(with_hook, 0.5), percentile(with_hook, 0.99)
-    result["deliveries"] = len(lags)
-    result["mean POST/s"] = len(with_hook) / seconds
-    return result
+    return {"delivery p50 ms": percentile(lags, 0.5), "delivery p99 ms": percentile(lags, 0.99),
+            "POST p50 ms without": percentile(without, 0.5), "POST p99 ms without": percentile(without, 0.99),
+            "POST p50 ms with": percentile(with_hook, 0.5), "POST p99 ms with": percentile(with_hook, 0.99),
+            "deliveries": len(lags)}
 
 
-def run_backend(name: str, make_url: object, events_count: int, rate: float, seconds: float) -> None:
+def _remove_webhooks(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        for endpoint, _name in webhooks.list_endpoints(session):
+            webhooks.remove(session, endpoint.id)
+
+
+def delivery_lags(engine: Engine, endpoint: int) -> list[float]:
+    """Each of the endpoint's deliveries: its recorded time minus its event's time, in ms."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(WebhookDelivery.last_attempt_at, Event.occurred_at)
+                                  .join(Event, Event.id == WebhookDelivery.event_id)
+                                  .where(WebhookDelivery.endpoint_id == endpoint)).all()
+    return [(done - occurred).total_seconds() * 1000 for done, occurred in rows]
+
+
+def run_backend(name: str, make_url: object, events_count: int, rate: float, seconds: float, pairs: int) -> None:
     with receiving() as receiver:
         with make_url() as url:  # type: ignore[operator]
             rate_per_second, cpu_ms = throughput(url, receiver, events_count)
         with make_url() as url:  # type: ignore[operator]
-            measured = latency(url, receiver, rate, seconds)
+            measured = latency(url, receiver, rate, seconds, pairs)
     print(f"\n{name}: {events_count:,} deliveries from a backlog: {rate_per_second:,.0f} deliveries/s, "
           f"deliverer CPU {cpu_ms:.2f} ms per delivery")
-    print(f"{name}: {rate:.0f} POST /Users per s for {seconds:.0f} s, {measured['deliveries']:.0f} deliveries: "
+    print(f"{name}: {rate:.0f} POST /Users per s, {pairs} pairs of {seconds:.0f} s phases without and with a webhook, "
+          f"{measured['deliveries']:.0f} deliveries: "
           f"commit-to-delivery p50 {measured['delivery p50 ms']:.0f} ms, p99 {measured['delivery p99 ms']:.0f} ms; "
           f"POST /Users p50/p99 {measured['POST p50 ms without']:.1f}/{measured['POST p99 ms without']:.1f} ms "
           f"without a webhook, {measured['POST p50 ms with']:.1f}/{measured['POST p99 ms with']:.1f} ms with one",
@@ -219,13 +240,15 @@ def main() -> None:
     parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--events", type=int, default=20_000, help="backlog for the throughput run")
     parser.add_argument("--rate", type=float, default=100, help="SCIM writes per second in the latency run")
-    parser.add_argument("--seconds", type=float, default=10, help="length of each paced phase")
+    parser.add_argument("--seconds", type=float, default=5, help="length of each paced phase")
+    parser.add_argument("--pairs", type=int, default=3, help="pairs of phases, without and with a webhook")
     args = parser.parse_args()
     print(f"webhooks: nproc {os.cpu_count()}, run {uuid.uuid4().hex[:6]}", flush=True)
     if args.sqlite:
-        run_backend("SQLite", sqlite_database, args.events, args.rate, args.seconds)
+        run_backend("SQLite", sqlite_database, args.events, args.rate, args.seconds, args.pairs)
     if args.postgres:
-        run_backend("PostgreSQL", lambda: postgres_database(args.postgres), args.events, args.rate, args.seconds)
+        run_backend("PostgreSQL", lambda: postgres_database(args.postgres), args.events, args.rate, args.seconds,
+                    args.pairs)
 
 
 if __name__ == "__main__":
