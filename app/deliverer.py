@@ -2,17 +2,19 @@
 records the results, in batches (storage.outbox), until stopped. `scim-server deliver` runs it alone; `scim-server
 serve` runs it beside gunicorn (app/gunicorn_hooks.py). Several deliverers may share one database.
 
-Each endpoint has its own connection pool (keep-alive); a batch's messages go out on a thread pool, at most one
-message of a resource per batch (the claim sees to it). Redirects are never followed; each attempt has a timeout.
+Each endpoint URL has its own keep-alive connections; a batch's messages go out on a thread pool, at most one
+message of a resource per batch (the claim sees to it). Redirects are never followed; each attempt has a deadline.
 New events wake a deliverer on PostgreSQL by NOTIFY (the events trigger of migration 0009), with a poll each second
 as the fallback; SQLite is polled every POLL_SECONDS with a cheap read.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import math
 import os
+import ssl
 import threading
 import time
 import uuid
@@ -20,9 +22,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.client import HTTPConnection
 from typing import Any
+from urllib.parse import urlsplit
 
-import urllib3
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from standardwebhooks import Webhook
@@ -75,52 +78,126 @@ class Answer:
 
 
 class Sender:
-    """Signs and posts messages: a keep-alive connection pool per endpoint URL, no redirects, a timeout each."""
+    """Signs and posts messages over keep-alive connections kept per endpoint URL (http.client, which follows no
+    redirect), each attempt within a deadline."""
 
     def __init__(self, timeout: float, pool_size: int) -> None:
-        self._timeout = urllib3.Timeout(total=timeout)
+        self._timeout = timeout
         self._pool_size = pool_size
-        self._pools: dict[str, tuple[urllib3.HTTPConnectionPool, str]] = {}  # and the URL's request target
+        self._idle: dict[str, list[HTTPConnection]] = {}
         self._signers: dict[str, Webhook] = {}
         self._lock = threading.Lock()
 
     def post(self, url: str, secret: str, message_id: str, payload: bytes) -> Answer:
-        signer, pool, target = self._for(url, secret)
-        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "webhook-id": message_id}
+        signer = self._signer(secret)
         now = datetime.now(UTC)
-        headers["webhook-timestamp"] = str(int(now.timestamp()))
-        headers["webhook-signature"] = signer.sign(message_id, now, payload)
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "webhook-id": message_id,
+                   "webhook-timestamp": str(int(now.timestamp())),
+                   "webhook-signature": signer.sign(message_id, now, payload)}
         started = time.perf_counter()
+        deadline = time.monotonic() + self._timeout
+        connection, reused = self._take(url)
         try:
-            response = pool.urlopen("POST", target, body=payload, headers=headers, redirect=False,
-                                    retries=False, timeout=self._timeout, preload_content=False)
-            excerpt = response.read(EXCERPT_BYTES, decode_content=False).decode("utf-8", "replace")
-            remaining = response.length_remaining
-            if remaining is not None and remaining <= DRAIN_BYTES:
-                response.drain_conn()
-                response.release_conn()
-            else:  # a long or unframed answer is not read to its end: its connection is not kept
-                response.close()
-            status: int | None = response.status
-        except urllib3.exceptions.HTTPError as error:
-            status, excerpt = None, str(error.__cause__ or error)
+            try:
+                status, excerpt, keep = _exchange(connection, url, payload, headers, deadline)
+            except _STALE:
+                if not reused:
+                    raise
+                # A kept connection the receiver closed while idle: the message never reached it, so it goes again,
+                # once, on a new connection.
+                connection.close()
+                connection, reused = _connect(url, self._timeout), False
+                status, excerpt, keep = _exchange(connection, url, payload, headers, deadline)
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            answer: int | None = None
+            excerpt, keep = _reason(error), False
+        else:
+            answer = status
+        if keep:
+            self._put_back(url, connection)
+        else:
+            connection.close()
         latency = round((time.perf_counter() - started) * 1000)
-        return Answer(status, latency, excerpt or None)
+        return Answer(answer, latency, excerpt or None)
 
-    def _for(self, url: str, secret: str) -> tuple[Webhook, urllib3.HTTPConnectionPool, str]:
+    def _signer(self, secret: str) -> Webhook:
         with self._lock:
-            if url not in self._pools:
-                self._pools[url] = (urllib3.connection_from_url(url, maxsize=self._pool_size, block=False),
-                                    _target(url))
             if secret not in self._signers:
                 self._signers[secret] = Webhook(secret)
-            return self._signers[secret], *self._pools[url]
+            return self._signers[secret]
+
+    def _take(self, url: str) -> tuple[HTTPConnection, bool]:
+        """An idle connection to `url` (True: reused), else a new one."""
+        with self._lock:
+            idle = self._idle.get(url)
+            if idle:
+                return idle.pop(), True
+        return _connect(url, self._timeout), False
+
+    def _put_back(self, url: str, connection: HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(url, [])
+            if len(idle) < self._pool_size:
+                idle.append(connection)
+                return
+        connection.close()
 
     def close(self) -> None:
         with self._lock:
-            for pool, _target_of_url in self._pools.values():
-                pool.close()
-            self._pools.clear()
+            for idle in self._idle.values():
+                for connection in idle:
+                    connection.close()
+            self._idle.clear()
+
+
+# What a kept connection that the receiver closed while idle raises on its next request, before any answer.
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+_TLS = ssl.create_default_context()  # the system's trusted roots; a receiver's certificate and name are verified
+
+
+def _connect(url: str, timeout: float) -> HTTPConnection:
+    parsed = urlsplit(url)
+    if parsed.scheme == "https":
+        return http.client.HTTPSConnection(parsed.hostname or "", parsed.port, timeout=timeout, context=_TLS)
+    return http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=timeout)
+
+
+def _exchange(connection: HTTPConnection, url: str, payload: bytes, headers: dict[str, str],
+              deadline: float) -> tuple[int, str, bool]:
+    """Send one message and read the answer's status and excerpt within `deadline`; True when the connection may be
+    kept (the answer was read to its end and the receiver keeps it open)."""
+    _within(connection, deadline)
+    connection.request("POST", _target(url), body=payload, headers=headers)
+    _within(connection, deadline)
+    response = connection.getresponse()
+    _within(connection, deadline)
+    excerpt = response.read(EXCERPT_BYTES).decode("utf-8", "replace")
+    remaining = response.length
+    keep = not response.will_close and remaining is not None and remaining <= DRAIN_BYTES
+    if keep:  # a long or unframed answer is not read to its end: its connection is not kept
+        _within(connection, deadline)
+        response.read()
+    return response.status, excerpt, keep
+
+
+def _within(connection: HTTPConnection, deadline: float) -> None:
+    """Bound the connection's next socket operations by what is left of the attempt's deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    connection.timeout = left
+    if connection.sock is not None:
+        connection.sock.settimeout(left)
+
+
+def _reason(error: BaseException) -> str:
+    """Why an attempt got no answer, for the delivery's excerpt."""
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def send_test(url: str, secret: str, endpoint_id: int, timeout: float) -> Answer:
@@ -135,8 +212,8 @@ def send_test(url: str, secret: str, endpoint_id: int, timeout: float) -> Answer
 
 def _target(url: str) -> str:
     """The request target: the URL's path and query."""
-    parsed = urllib3.util.parse_url(url)
-    return parsed.request_uri
+    parsed = urlsplit(url)
+    return (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
 
 
 class Deliverer:

@@ -1,6 +1,6 @@
 """A real webhook receiver for tests: a threaded HTTP server on 127.0.0.1 that verifies every message with
 `standardwebhooks` and keeps the verified ones; it can be told to answer with another status (an outage) or a
-redirect."""
+redirect, to answer slowly, or to close kept-alive connections that stay idle."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class Receiver:
     secret: str | None = None
     answer: int = 200  # the status to answer with; a 3xx carries a Location
     delay: float = 0.0  # seconds before each answer (a slow receiver)
+    idle_timeout: float | None = None  # seconds after which an idle kept-alive connection is closed
     messages: list[Message] = field(default_factory=list)
     attempts: int = 0
     rejected: int = 0
@@ -65,6 +66,10 @@ class Receiver:
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the deliverer's pool expects
+
+        @property
+        def timeout(self) -> float | None:  # type: ignore[override]  # the socket's: read per connection
+            return receiver.idle_timeout
 
         def do_POST(self) -> None:
             payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))

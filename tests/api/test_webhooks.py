@@ -3,6 +3,7 @@ receiver that verifies each message with `standardwebhooks`, retries, disabling,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +24,7 @@ from scim.changes import (
 )
 from storage import events
 from storage.db import make_sessionmaker
-from storage.models import Event, WebhookEndpoint
+from storage.models import Event, WebhookDelivery, WebhookEndpoint
 from tests.interop.replay import Idp
 from tests.interop.test_okta import OKTA_HEADERS, okta_user
 from tests.webhook_receiver import Receiver, receiving
@@ -186,6 +187,39 @@ def test_a_redirect_is_not_followed_but_retried(
     work.close()
     assert receiver.attempts == 2 and receiver.events() == []  # each attempt one request, none to the Location
     assert "307" in runner.invoke(cli, ["webhook", "deliveries", str(endpoint_id)]).stdout
+
+
+def test_an_answer_slower_than_the_timeout_is_a_failed_attempt_that_is_retried(
+    app: Flask, runner: FlaskCliRunner, okta: Idp, receiver: Receiver
+) -> None:
+    endpoint_id, receiver.secret = add_webhook(runner, receiver.url)
+    receiver.delay = 1.0
+    okta.post("/Users", okta_user("dee@atko.com"))
+    work = deliverer(app, Settings((0.2,) * 5, 0.3, 4, 50, None))
+    work.step()
+    shown = runner.invoke(cli, ["webhook", "deliveries", str(endpoint_id)]).stdout
+    assert "timed out" in shown and "pending" in shown, shown
+    receiver.delay = 0
+    receiver.wait_for(lambda r: len(r.events()) == 2, work.step)  # the late answer's message, then the retry's
+    work.close()
+    assert {m.id for m in receiver.events()} == {str(committed_events(app)[0].id)}
+    assert "delivered" in runner.invoke(cli, ["webhook", "deliveries", str(endpoint_id)]).stdout
+
+
+def test_a_receiver_closing_idle_connections_gets_each_message_in_one_attempt(
+    app: Flask, runner: FlaskCliRunner, okta: Idp, receiver: Receiver
+) -> None:
+    _id, receiver.secret = add_webhook(runner, receiver.url)
+    receiver.idle_timeout = 0.1
+    work = deliverer(app)
+    for number in range(3):
+        okta.post("/Users", okta_user(f"idle{number}@atko.com"))
+        receiver.wait_for(lambda r, sent=number + 1: len(r.events()) == sent, work.step)
+        time.sleep(0.3)  # the receiver closes the connection the deliverer keeps
+    work.close()
+    assert receiver.attempts == 3 and len(receiver.events()) == 3
+    with make_sessionmaker(app.extensions["scim.engine"])() as session:
+        assert session.scalars(select(WebhookDelivery.attempts)).all() == [1, 1, 1]  # none failed on a closed one
 
 
 @pytest.mark.parametrize("url", ["http://example.com/hooks", "ftp://127.0.0.1/x", "https://user:pw@example.com/",
