@@ -217,6 +217,13 @@ def status(executor: Session | Connection, tenant_id: int) -> Status:
                   hold, held)
 
 
+def held_tenants(executor: Session | Connection) -> set[int]:
+    """The ids of the tenants whose deliveries are held now: those with an open hold, as the last scans left them
+    (this reads, and never scans)."""
+    return set(executor.scalars(select(guard_holds_table.c.tenant_id)
+                                .where(guard_holds_table.c.released_at.is_(None))))
+
+
 @contextmanager
 def _working(executor: Session | Connection) -> Iterator[Connection]:
     """The connection the guard works on: the caller's when it holds SQLite's write lock (module docstring), else a

@@ -25,8 +25,8 @@ TOKEN_DAYS_MAX = 3650
 
 @bp.get("/")
 def tenants_page() -> str:
-    """Every tenant with its counts and the last call from its IdP."""
-    return render_template("console/tenants.html", summaries=admins.tenant_summaries(database.get_session()))
+    """Every tenant with its counts, the last call from its IdP, and whether its deliveries are held."""
+    return _tenants_page()
 
 
 @bp.post("/tenants")
@@ -36,9 +36,7 @@ def create_tenant() -> Response | tuple[str, int]:
     try:
         tenant = tenants.create(database.get_session(), name)
     except (InvalidValue, Conflict) as error:
-        page = render_template("console/tenants.html", summaries=admins.tenant_summaries(database.get_session()),
-                               error=error.detail, name=name)
-        return page, 400
+        return _tenants_page(error=error.detail, name=name), 400
     database.commit()
     flash(f"Tenant {tenant.name} created. Create a token for its IdP below.")
     return redirect(url_for("console.connection", tenant_id=tenant.id))
@@ -96,6 +94,12 @@ def token_status(token: Token) -> str:
     if token.expires_at and token.expires_at <= utcnow():
         return "expired"
     return "active"
+
+
+def _tenants_page(**extra: Any) -> str:
+    session = database.get_session()
+    return render_template("console/tenants.html", summaries=admins.tenant_summaries(session),
+                           held=guard.held_tenants(session), **extra)
 
 
 def _connection_page(tenant: Tenant, **extra: Any) -> str:

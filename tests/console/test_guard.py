@@ -1,4 +1,5 @@
-"""The guard on the connection page: settings, a hold with counts and a sample, and both release buttons."""
+"""The guard on the connection page: settings, a hold with counts and a sample, and both release buttons; and a
+held tenant's badge in the tenant list."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.api.test_guard import _deactivate, _users
+from tests.conftest import make_token
 from tests.console.conftest import post_form
 from tests.console.test_tenants import _tenant_id
 
@@ -56,3 +58,23 @@ def test_bad_settings_are_refused_and_empty_ones_are_the_defaults(app: Flask, co
     assert "The threshold is a positive number" in refused.get_data(as_text=True)
     off = post_form(console, f"{page}/guard", {"max_deprovisions": "", "window_minutes": ""}, follow_redirects=True)
     assert "Deliveries are never held." in off.get_data(as_text=True)
+
+
+def test_the_tenant_list_badges_a_held_tenant_with_a_link_to_its_guard(app: Flask, console: FlaskClient,
+                                                                        client: FlaskClient, auth: dict) -> None:
+    make_token(app, "globex")
+    ids = _users(client, auth, 3)
+    acme, globex = _tenant_id(app, "acme"), _tenant_id(app, "globex")
+    page = f"/admin/tenants/{acme}"
+    post_form(console, f"{page}/guard", {"enabled": "on", "max_deprovisions": "2", "window_minutes": "30"})
+    for user_id in ids:
+        _deactivate(client, auth, user_id)
+    assert "Deliveries are held" in console.get(page).get_data(as_text=True)  # the page's read made the hold
+
+    badge = f'href="/admin/tenants/{acme}#guard">held</a>'
+    listing = console.get("/admin/").get_data(as_text=True)
+    assert listing.count(">held</a>") == 1 and badge in listing
+    assert badge in listing[listing.index(">acme<"):listing.index(">globex<")]
+    assert f'href="/admin/tenants/{globex}#guard"' not in listing
+    post_form(console, f"{page}/guard/release", {"net": "0"})
+    assert ">held</a>" not in console.get("/admin/").get_data(as_text=True)
