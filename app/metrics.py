@@ -4,7 +4,9 @@ anyone else gets the 404 of a path that does not exist. Unset, nothing is collec
 Per request, one counter and one histogram observation (two more for a 401), from values the request already has:
 the route template (Flask's URL rule, never the raw path, so ids never become series), the method, the status and
 the identity provider named by the User-Agent. The pool gauge moves on the pool's own checkout and checkin events;
-the events counter, and the guard's holds and releases, on storage.events' writes. Nothing here touches the database.
+the events counter, and the guard's holds and releases, on storage.events' writes. Only a scrape reads the database:
+one query for the tenants held now (a hold is state there, made and released by any process: a deliverer, another
+worker, the CLI), and while the database is unavailable that gauge is left out and the rest still served.
 
 Under gunicorn the workers share their values through files (prometheus-client's multiprocess mode): the directory
 is made for each server start and removed at its exit, and an exited worker's gauge is dropped
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, Response, current_app, request
@@ -30,12 +34,18 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
 
-from app import request_ids
+from app import database, request_ids
 from scim import changes, idps
-from storage import events
+from storage import events, guard
+from storage.faults import unavailable
+
+log = logging.getLogger(__name__)
 
 REQUESTS = Counter("scim_http_requests", "HTTP requests answered, by route template, method, status and identity "
                    "provider (from the User-Agent).", ["route", "method", "status", "idp"])
@@ -51,6 +61,7 @@ GUARD_RELEASES = Counter("scim_guard_releases", "Holds released, counted by the 
 CONNECTIONS_CHECKED_OUT = Gauge("scim_db_connections_checked_out", "Database connections the workers have checked "
                                 "out of their pools (a worker keeps its reading connection between requests).",
                                 multiprocess_mode="livesum")
+HELD_TENANTS = "scim_guard_held_tenants"  # read from the database at each scrape (_Read)
 
 UNMATCHED = "<unmatched>"  # the route of a request no URL rule matched
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other counts as "other"
@@ -95,7 +106,24 @@ def _metrics() -> Response:
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # under gunicorn: every worker's values, from their files
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body = generate_latest(registry) + generate_latest(_Read())
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+class _Read(Collector):
+    """The series a scrape reads from the database: the tenants whose deliveries are held now."""
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        try:
+            held = guard.held_tenants(database.get_session())
+        except SQLAlchemyError as error:
+            if not unavailable(error):
+                raise
+            log.warning("metrics: %s left out, the database is unavailable: %s", HELD_TENANTS,
+                        getattr(error, "orig", None) or error)
+            return []
+        return [GaugeMetricFamily(HELD_TENANTS, "Tenants whose deliveries the mass-deprovisioning guard holds now "
+                                  "(an open hold), read from the database at each scrape.", value=len(held))]
 
 
 def _watch_pool(engine: Engine) -> None:

@@ -19,7 +19,7 @@ from storage import admin_keys, guard, tenants
 from storage.db import make_sessionmaker, write_transaction
 from storage.models import Event, GuardHold
 from tests.api.test_admin_api import admin, admin_key  # noqa: F401 (fixtures)
-from tests.api.test_metrics import METRICS_TOKEN, samples, value
+from tests.api.test_metrics import HELD_TENANTS, METRICS_TOKEN, samples, value
 from tests.api.test_openapi import check
 from tests.api.test_users import PATCH_URN, USER_URN, patch
 from tests.conftest import make_token
@@ -228,20 +228,23 @@ def test_concurrent_readers_make_one_hold(app: Flask, client: FlaskClient, auth:
         assert session.scalar(select(func.count()).where(Event.kind == changes.TENANT_HELD)) == 1
 
 
-def test_holds_and_releases_are_counted_in_the_metrics(db_url: str) -> None:
+def test_holds_and_releases_are_counted_and_the_held_tenants_read_in_the_metrics(db_url: str) -> None:
     metrics_app = create_app({"DATABASE_URL": db_url, "TESTING": True, "METRICS_TOKEN": METRICS_TOKEN})
     try:
         client = metrics_app.test_client()
         auth = {"Authorization": f"Bearer {make_token(metrics_app, 'acme')}", "Content-Type": "application/scim+json"}
         admin = {"Authorization": f"Bearer {_admin_key(metrics_app)}"}
         before = samples(client)
+        assert (HELD_TENANTS, frozenset()) in before and value(before, HELD_TENANTS) == 0
         for user_id in _users(client, auth, 11):
             _deactivate(client, auth, user_id)
         assert "held" in _feed(client, admin)
+        assert value(samples(client), HELD_TENANTS) == 1
         assert client.post(f"{GUARD}/release", headers=admin, json={"net": True}).status_code == 200
         after = samples(client)
         for name in ("scim_guard_holds_total", "scim_guard_releases_total"):
             assert value(after, name) - value(before, name) == 1
+        assert (HELD_TENANTS, frozenset()) in after and value(after, HELD_TENANTS) == 0
     finally:
         metrics_app.extensions["scim.engine"].dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -14,11 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import create_app
 from scim import changes
 from tests.api.test_activity import GROUP_URN, OKTA, PATCH_URN, USER_URN
+from tests.api.test_database_faults import unreachable_url
 from tests.live import REPO
 
 METRICS_TOKEN = "metrics-secret-0123"
 SCRAPE = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 REQUESTS = "scim_http_requests_total"
+HELD_TENANTS = "scim_guard_held_tenants"
 
 
 @pytest.fixture
@@ -60,6 +63,18 @@ def test_without_a_token_there_is_no_metrics_endpoint(db_url: str) -> None:
             assert app.test_client().get("/metrics", headers=headers).status_code == 404
     finally:
         app.extensions["scim.engine"].dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_without_the_database_the_held_tenants_are_left_out_and_the_rest_is_served(backend: str,
+                                                                                   tmp_path: Path) -> None:
+    app = create_app({"DATABASE_URL": unreachable_url(backend, tmp_path), "TESTING": True,
+                      "METRICS_TOKEN": METRICS_TOKEN})
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    found = samples(client)
+    assert value(found, REQUESTS, route="/healthz", method="GET", status="200", idp="other") >= 1
+    assert not any(name == HELD_TENANTS for name, _labels in found)
 
 
 def test_a_scim_request_is_counted_by_route_template_method_status_and_idp(client: FlaskClient, auth: dict) -> None:
