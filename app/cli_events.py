@@ -16,7 +16,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from app.cli_helpers import transaction, when
 from scim import changes, spans
-from storage import admin_keys, auth_failures, events, journal, tenants
+from storage import admin_keys, auth_failures, events, guard, journal, tenants
 from storage.models import Event, utcnow
 
 # `--follow` asks for new events this often; at most this many are printed per poll, the rest on the next one.
@@ -103,16 +103,18 @@ def _summary(event: Event) -> str:
 @click.command("prune-events")
 @with_appcontext
 def prune_events() -> None:
-    """Delete events, and counts of failed authentications, older than SCIM_EVENT_RETENTION_DAYS (default 90), and
-    captured traffic past its 24 hours, and print how many."""
+    """Delete events, counts of failed authentications and guard holds released, older than
+    SCIM_EVENT_RETENTION_DAYS (default 90), and captured traffic past its 24 hours, and print how many."""
     days = int(current_app.config["EVENT_RETENTION_DAYS"])
     cutoff = utcnow() - timedelta(days=days)
     with transaction() as session:
         count = events.prune(session, cutoff)
         minutes = auth_failures.prune(session, cutoff)
+        holds = guard.prune(session, cutoff)  # after the events: a dropped event's record goes with the event
         captured = journal.prune_captured(session)
     click.echo(f"{count} events older than {days} days ({cutoff:%Y-%m-%d %H:%M} UTC) deleted")
     click.echo(f"{minutes} minutes of failed-authentication counts older than that deleted")
+    click.echo(f"{holds} guard holds released before then deleted")
     click.echo(f"{captured} captured requests older than {journal.CAPTURE_KEPT.total_seconds() / 3600:.0f} hours "
                "discarded")
 

@@ -13,7 +13,7 @@ A hold stops deliveries, never the SCIM API: events before its first event still
 `release`, which lets go of everything up to the tenant's newest event, optionally collapsed to its net effect
 (scim.net_effect; the events it drops are recorded and never delivered), and scanning resumes after that range.
 The guard's own events (`tenant.held`, `tenant.released`) are in the activity log, not in deliveries: a hold reaches
-a receiver as `Deliverable.hold`.
+a receiver as `Deliverable.hold`. Released holds are pruned with the activity log (`prune`).
 
 The guard works on a connection of its own and commits there, so the reads take any Session or Connection, and a
 caller's transaction on PostgreSQL neither waits for it nor holds its locks. On SQLite a caller that holds the write
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, exists, func, select, update
+from sqlalchemy import Connection, Row, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -428,3 +428,19 @@ def _held(row: Row[Any]) -> Held:
     capped = (((row.diff or {}).get("members") or {}).get(side)) or {}
     ids = capped.get("ids", [])
     return Held(row.id, row.kind, row.resource_id, row.diff, frozenset(ids), capped.get("count", 0) == len(ids))
+
+
+# -- pruning --------------------------------------------------------------------------------------------------------
+
+
+def prune(session: Session, cutoff: datetime) -> int:
+    """Delete the holds released before `cutoff`, never an open one, with their record of the events a net release
+    dropped; returns how many holds. A dropped event's record goes only once the event itself is pruned (so this
+    runs after storage.events.prune): an event still kept stays undelivered, a replay included."""
+    old = (guard_holds_table.c.released_at.is_not(None), guard_holds_table.c.released_at < cutoff)
+    session.execute(delete(guard_dropped_table).where(
+        guard_dropped_table.c.hold_id.in_(select(guard_holds_table.c.id).where(*old)),
+        ~exists().where(events_table.c.id == guard_dropped_table.c.event_id)))
+    # A hold goes only once none of its dropped records is left, so the foreign key's cascade never deletes one.
+    return session.execute(delete(guard_holds_table).where(
+        *old, ~exists().where(guard_dropped_table.c.hold_id == guard_holds_table.c.id))).rowcount

@@ -1,11 +1,20 @@
-"""`scim-server guard set|status|release` through click's runner, against a tenant provisioned over HTTP."""
+"""`scim-server guard set|status|release`, and `prune-events` on the guard's holds, through click's runner, against a
+tenant provisioned over HTTP."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from datetime import timedelta
+
+from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from app.cli import cli
 from scim import changes
+from storage.db import make_sessionmaker
+from storage.models import Event, GuardDropped, GuardHold, utcnow
 from tests.api.test_guard import _deactivate, _users
 
 
@@ -48,3 +57,43 @@ def test_bad_values_are_refused_with_the_accepted_forms(runner: FlaskCliRunner, 
     result = invoke(runner, "guard", "set", "--tenant", "acme", "--max-deprovisions", "0")
     assert result.exit_code == 2 and "positive number" in result.output
     assert "No tenant named 'nobody'" in invoke(runner, "guard", "release", "--tenant", "nobody").output
+
+
+def test_prune_events_deletes_released_holds_with_their_dropped_events_and_keeps_an_open_one(
+        app: Flask, runner: FlaskCliRunner, client: FlaskClient, auth: dict) -> None:
+    ids = _users(client, auth, 6)
+    invoke(runner, "guard", "set", "--tenant", "acme", "--max-deprovisions", "2")
+    for user_id in ids[:3]:
+        _deactivate(client, auth, user_id)
+    _deactivate(client, auth, ids[2], active=True)
+    assert "HELD since" in invoke(runner, "guard", "status").output  # the read that makes the hold
+    assert "dropped 2" in invoke(runner, "guard", "release", "--tenant", "acme", "--net").output
+    for user_id in ids[3:]:
+        _deactivate(client, auth, user_id)
+    assert "HELD since" in invoke(runner, "guard", "status").output  # a second hold, open
+    with _session(app) as session:
+        released = session.scalars(select(GuardHold).where(GuardHold.released_at.is_not(None))).one()
+        long_ago = utcnow() - timedelta(days=91)
+        session.execute(update(GuardHold).values(tripped_at=long_ago))
+        session.execute(update(GuardHold).where(GuardHold.id == released.id).values(released_at=long_ago))
+
+    kept = invoke(runner, "prune-events")  # the dropped events are kept yet: so are their record and its hold
+    assert kept.exit_code == 0, kept.output
+    assert "0 events older" in kept.output and "0 guard holds released before then deleted" in kept.output
+    with _session(app) as session:
+        assert session.scalar(select(func.count()).select_from(GuardDropped)) == 2
+        session.execute(update(Event).where(Event.id <= released.released_through).values(occurred_at=long_ago))
+
+    result = invoke(runner, "prune-events")
+    assert result.exit_code == 0, result.output
+    assert "1 guard holds released before then deleted" in result.output
+    with _session(app) as session:
+        assert session.scalar(select(func.count()).select_from(GuardDropped)) == 0
+        assert session.scalars(select(GuardHold.released_at)).all() == [None]
+    assert "HELD since" in invoke(runner, "guard", "status").output
+    released_now = invoke(runner, "guard", "release", "--tenant", "acme")
+    assert "acme: released 1 events for delivery" in released_now.output, released_now.output
+
+
+def _session(app: Flask) -> AbstractContextManager[Session]:
+    return make_sessionmaker(app.extensions["scim.engine"]).begin()
