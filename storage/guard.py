@@ -319,7 +319,7 @@ def _scan_locked(connection: Connection, tenant_id: int, guard: Row[Any]) -> Non
     if not guard.enabled:
         connection.execute(state.values(scanned_through=_newest(connection, tenant_id), window=[]))
         return
-    threshold = _threshold(connection, tenant_id, guard)
+    threshold: int | None = None  # read when an event first counts: a default one counts the tenant's users
     window = Window(guard.window_seconds or DEFAULT_WINDOW_SECONDS, list(guard.window or []))
     through = guard.scanned_through
     columns = (events_table.c.id, events_table.c.occurred_at, events_table.c.kind, events_table.c.resource_type,
@@ -331,7 +331,11 @@ def _scan_locked(connection: Connection, tenant_id: int, guard: Row[Any]) -> Non
         for row in rows:
             through = row.id
             count = deprovisions(row.kind, row.diff)
-            if count and window.add(_entry(row, count)) > threshold:
+            if not count:
+                continue
+            total = window.add(_entry(row, count))
+            threshold = threshold if threshold is not None else _threshold(connection, tenant_id, guard)
+            if total > threshold:
                 _trip(connection, tenant_id, row.id, window, threshold)
                 connection.execute(state.values(scanned_through=through, window=[]))
                 return
