@@ -38,6 +38,7 @@ from storage.outbox import Claimed, Outcome
 from storage.webhook_messages import body
 
 POLL_SECONDS = 0.15
+GATHER_SECONDS = 0.1
 FAN_OUT_BATCHES = 5
 NOTIFY_WAIT_SECONDS = 1.0
 EXCERPT_BYTES = 500
@@ -68,6 +69,15 @@ class Settings:
     def lease_seconds(self) -> float:
         """Long enough for a whole batch of attempts that all time out, so a live deliverer's claims never lapse."""
         return self.timeout * math.ceil(self.batch / self.threads) + 5
+
+
+@dataclass(frozen=True)
+class Round:
+    """What a round did: messages queued (fanned out) and claimed, and whether more was ready than a round takes."""
+
+    queued: int
+    claimed: int
+    backlog: bool
 
 
 @dataclass(frozen=True)
@@ -226,18 +236,19 @@ class Deliverer:
         # leaves a batch of other resources' messages to claim.
         self._fan_out = settings.batch * FAN_OUT_BATCHES
 
-    def step(self) -> int:
+    def step(self) -> Round:
         """One round: fan out new events, claim a batch and send it (fanning out the next events while a full batch
-        is on its way), then record it; returns how many messages were attempted or queued (0: nothing to do)."""
+        is on its way), then record it."""
         queued = outbox.fan_out(self._engine, self._fan_out)  # a new event goes out in this round
         claimed = outbox.claim(self._engine, self._settings.batch, self._settings.lease_seconds)
         sending = [self._threads.submit(self._attempt, one) for one in claimed]
-        if queued >= self._fan_out or len(claimed) == self._settings.batch:
-            # A backlog: the next round's deliveries are ready when this one ends. Under a trickle the next round
-            # fans out first anyway, and one transaction fewer a round keeps SQLite's writer lock free for requests.
+        backlog = queued >= self._fan_out or len(claimed) == self._settings.batch
+        if backlog:
+            # The next round's deliveries are ready when this one ends. Under a trickle the next round fans out
+            # first anyway, and one transaction fewer a round keeps SQLite's writer lock free for requests.
             queued += outbox.fan_out(self._engine, self._fan_out)
         outbox.record(self._engine, [future.result() for future in sending], self._settings.retry_delays)
-        return len(claimed) + queued
+        return Round(queued, len(claimed), backlog)
 
     def _attempt(self, claimed: Claimed) -> Outcome:
         try:
@@ -250,21 +261,28 @@ class Deliverer:
                        answer.excerpt, claimed.event.id)
 
     def run(self, stop: threading.Event, keep_going: Callable[[], bool] = lambda: True) -> None:
-        """Deliver until `stop` is set (or `keep_going` says no): at once while there is work, else after a wake-up
-        (NOTIFY or the poll). A database that is away pauses delivery, which resumes once it answers."""
+        """Deliver until `stop` is set (or `keep_going` says no): at once while a backlog or a resource's next message
+        is due, GATHER_SECONDS after a round that found only a few new events, else after a wake-up (NOTIFY or the
+        poll). A database that is away pauses delivery, which resumes once it answers."""
         waiter = Waiter(self._engine)
         try:
             while not stop.is_set() and keep_going():
                 try:
-                    busy = self.step() > 0
+                    done = self.step()
                 except Exception as error:  # nothing ends delivery for good: a failed round is claimed again later
                     if isinstance(error, DBAPIError):  # the database is away
                         log.warning("webhook delivery paused: %s", " ".join(str(error.orig or error).split()))
                     else:
                         log.exception("webhook delivery round failed")
-                    busy = False
                     stop.wait(NOTIFY_WAIT_SECONDS)
-                if not busy:
+                    continue
+                if done.backlog or (done.claimed and outbox.due(self._engine)):
+                    continue  # a backlog, or a resource's next message, due now that the one before it went out
+                if done.claimed or done.queued:
+                    # A trickle: the events of the next moments share one round, not a round each, so that SQLite's
+                    # writer lock (which requests wait for) and the cores stay mostly free for the SCIM API.
+                    stop.wait(GATHER_SECONDS)
+                else:
                     waiter.wait(stop)
         finally:
             waiter.close()

@@ -163,13 +163,18 @@ def _contents(ids: Sequence[int]) -> Select[Any]:
     )
 
 
+def due(engine: Engine) -> bool:
+    """Whether a delivery may be claimed now (a read: it takes no write lock)."""
+    query = select(_D.c.id).select_from(_D.join(_P, _P.c.id == _D.c.endpoint_id)).where(*_due(utcnow())).limit(1)
+    with engine.connect() as connection:
+        return connection.scalar(query) is not None
+
+
 def claim(engine: Engine, limit: int, lease_seconds: float) -> list[Claimed]:
     """Claim up to `limit` due deliveries, each the oldest pending one of its resource, for `lease_seconds`."""
+    if not due(engine):  # an idle server takes no write lock
+        return []
     now = utcnow()
-    with engine.connect() as connection:  # a read first: an idle server takes no write lock
-        due = select(_D.c.id).select_from(_D.join(_P, _P.c.id == _D.c.endpoint_id)).where(*_due(now)).limit(1)
-        if connection.scalar(due) is None:
-            return []
     # The claim's transaction chooses and leases ids alone; the messages (events with their JSON) are read after its
     # commit, under the lease, so that SQLite's write lock, which the SCIM requests wait for, is held for the choice.
     with write_transaction(engine) as connection:
