@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, Connection, Engine, Insert, bindparam, delete, event, func, insert, select
+from sqlalchemy import CTE, Connection, Engine, Insert, bindparam, delete, event, exists, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -48,7 +48,14 @@ from storage.connections import (
     writing,
 )
 from storage.documents import Stored, snapshot_resource, timestamp
-from storage.models import Event, Tenant, events_table, utcnow
+from storage.models import (
+    Event,
+    Tenant,
+    events_table,
+    guard_holds_table,
+    utcnow,
+    webhook_endpoints_table,
+)
 from storage.prepared import Prepared
 
 # Arbitrary, but fixed: the one advisory lock key event writers serialise on (PostgreSQL).
@@ -290,8 +297,17 @@ def _discard_savepoint(connection: Connection, _name: str, _context: Any) -> Non
 
 
 def prune(session: Session, older_than: datetime) -> int:
-    """Delete the events that occurred before `older_than` (the retention limit); returns how many."""
-    return session.execute(delete(Event).where(Event.occurred_at < older_than)).rowcount
+    """Delete the events that occurred before `older_than` (the retention limit) and that nothing waits for; returns
+    how many. An event an open guard hold holds, or one after the cursor of an enabled webhook endpoint of its tenant
+    (not yet fanned out to it), is kept whatever its age: it is still to be delivered."""
+    # Each NOT EXISTS probes an index for the candidate's tenant: guard_holds (tenant_id, first_event_id), unique,
+    # and webhook_endpoints (tenant_id). A Core DELETE: no ORM synchronisation reads back the ids it deletes.
+    holds, endpoints = guard_holds_table.c, webhook_endpoints_table.c
+    held = exists().where(holds.tenant_id == events_table.c.tenant_id, holds.released_at.is_(None),
+                          holds.first_event_id <= events_table.c.id)
+    unsent = exists().where(endpoints.tenant_id == events_table.c.tenant_id, endpoints.disabled_at.is_(None),
+                            endpoints.cursor < events_table.c.id)
+    return session.execute(delete(events_table).where(events_table.c.occurred_at < older_than, ~held, ~unsent)).rowcount
 
 
 # -- reading --------------------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from app.cli import cli
 from scim import changes
 from storage.db import make_sessionmaker
 from storage.models import Event, GuardDropped, GuardHold, utcnow
-from tests.api.test_guard import _deactivate, _users
+from tests.api.test_admin_api import admin, admin_key  # noqa: F401 (fixtures)
+from tests.api.test_guard import _deactivate, _feed, _kinds, _users
 
 
 def invoke(runner: FlaskCliRunner, *args: str):
@@ -93,6 +94,27 @@ def test_prune_events_deletes_released_holds_with_their_dropped_events_and_keeps
     assert "HELD since" in invoke(runner, "guard", "status").output
     released_now = invoke(runner, "guard", "release", "--tenant", "acme")
     assert "acme: released 1 events for delivery" in released_now.output, released_now.output
+
+
+def test_prune_events_keeps_the_events_an_open_hold_holds_past_the_retention_and_a_release_delivers_them(
+        app: Flask, runner: FlaskCliRunner, client: FlaskClient, auth: dict, admin: dict) -> None:  # noqa: F811
+    ids = _users(client, auth, 4)
+    invoke(runner, "guard", "set", "--tenant", "acme", "--max-deprovisions", "2")
+    for user_id in ids[:3]:
+        _deactivate(client, auth, user_id)
+    assert "HELD since" in invoke(runner, "guard", "status").output
+    with _session(app) as session:
+        session.execute(update(Event).values(occurred_at=utcnow() - timedelta(days=91)))  # a hold left open that long
+
+    result = invoke(runner, "prune-events")
+    assert result.exit_code == 0, result.output
+    with _session(app) as session:
+        first = session.scalars(select(GuardHold.first_event_id)).one()
+        kept = session.scalars(select(Event.id).order_by(Event.id)).all()
+    assert kept and kept[0] == first  # the events before the hold went; the held ones stay
+    released = invoke(runner, "guard", "release", "--tenant", "acme")
+    assert "acme: released 1 events for delivery" in released.output, released.output
+    assert _kinds(_feed(client, admin)) == [(changes.USER_DEACTIVATED, ids[2])]
 
 
 def _session(app: Flask) -> AbstractContextManager[Session]:

@@ -275,3 +275,24 @@ def test_pruning_events_removes_their_deliveries(
     app.config["EVENT_RETENTION_DAYS"] = -1  # every event is older than that
     assert runner.invoke(cli, ["prune-events"]).exit_code == 0
     assert "delivered" not in runner.invoke(cli, ["webhook", "deliveries", str(endpoint_id)]).stdout
+
+
+def test_pruning_keeps_the_events_an_enabled_endpoint_has_yet_to_get(
+    app: Flask, runner: FlaskCliRunner, okta: Idp, receiver: Receiver
+) -> None:
+    _id, receiver.secret = add_webhook(runner, receiver.url)
+    okta.post("/Users", okta_user("sent@atko.com"))
+    work = deliverer(app)
+    receiver.wait_for(lambda r: len(r.events()) == 1, work.step)
+    okta.post("/Users", okta_user("waiting@atko.com"))  # after the endpoint's cursor: not fanned out yet
+    app.config["EVENT_RETENTION_DAYS"] = -1  # every event is older than that
+    result = runner.invoke(cli, ["prune-events"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("1 events older")
+    assert [event.snapshot["resource"]["userName"] for event in committed_events(app)] == ["waiting@atko.com"]
+
+    receiver.wait_for(lambda r: len(r.events()) == 2, work.step)
+    work.close()
+    assert receiver.events()[1].body["data"]["resource"]["userName"] == "waiting@atko.com"
+    assert runner.invoke(cli, ["prune-events"]).output.startswith("1 events older")  # fanned out and sent: it goes
+    assert committed_events(app) == []
