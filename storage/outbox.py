@@ -3,8 +3,9 @@ sent and nothing committed is lost.
 
 Fan-out: for each enabled endpoint, the tenant's events after the endpoint's cursor that may go out now (read only
 through storage.guard.deliverable) become pending deliveries, and the cursor moves past them, in one transaction
-(PostgreSQL: the endpoint's row is locked, SKIP LOCKED, so two deliverers never fan out one endpoint together; the
-unique (endpoint, event) makes a repeated fan-out harmless). A hold adds one `tenant.held` delivery per endpoint.
+that moves the cursor only from where it was read: of two deliverers fanning out one endpoint together, one writes
+(and the unique (endpoint, event) makes a repeated fan-out harmless anyway). A hold adds one `tenant.held` delivery
+per endpoint.
 
 Claim: a due pending delivery is claimed only when it is the oldest pending one of its (endpoint, resource): one
 resource's messages go out in commit order, one at a time, and a retry waiting out its backoff holds back only that
@@ -23,9 +24,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Row, Select, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from storage import guard, webhooks
+from storage.connections import start_reading
 from storage.db import write_transaction
 from storage.models import (
     Event,
@@ -73,6 +74,8 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
+_D, _E, _P = webhook_deliveries_table, events_table, webhook_endpoints_table
+
 # -- fan-out ------------------------------------------------------------------------------------------------------
 
 # An endpoint with events to fan out: one of its tenant's events after its cursor that no open hold stops (a held
@@ -89,16 +92,25 @@ def fan_out(engine: Engine, batch: int) -> int:
     """Turn the events after each enabled endpoint's cursor into pending deliveries; returns how many were made.
     A cheap read first, so that an idle server takes no write lock."""
     with engine.connect() as connection:
+        start_reading(connection)
         if connection.scalar(_BEHIND) is None:
             return 0
+        endpoints = connection.execute(select(_P.c.id, _P.c.tenant_id, _P.c.cursor, _P.c.kinds)
+                                       .where(_P.c.disabled_at.is_(None)).order_by(_P.c.id)).all()
+        # Read (and scanned by the guard, which writes on a connection of its own) before the write transaction, so
+        # that SQLite's write lock, which the SCIM requests wait for, is held for the writes alone.
+        reads = [(endpoint, guard.deliverable(connection, endpoint.tenant_id, endpoint.cursor, batch))
+                 for endpoint in endpoints]
     made = 0
+    now = utcnow()
     with write_transaction(engine) as connection:
-        session = Session(bind=connection)
-        endpoints = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))
-                                    .order_by(WebhookEndpoint.id).with_for_update(skip_locked=True)).all()
-        now = utcnow()
-        for endpoint in endpoints:
-            read = guard.deliverable(connection, endpoint.tenant_id, endpoint.cursor, batch)
+        for endpoint, read in reads:
+            # The cursor moves only from where it was read: an endpoint another deliverer fanned out meanwhile, or
+            # a replay moved, or that was disabled, is left as it is now.
+            moved = connection.execute(update(_P).where(_P.c.id == endpoint.id, _P.c.cursor == endpoint.cursor,
+                                                        _P.c.disabled_at.is_(None)).values(cursor=read.through))
+            if not moved.rowcount:
+                continue
             rows = [_pending(endpoint.id, event.id, f"{event.resource_type}/{event.resource_id}", now)
                     for event in read.events if event.kind in webhooks.DELIVERED_KINDS
                     and webhooks.wants(endpoint.kinds, event.kind)]
@@ -106,12 +118,8 @@ def fan_out(engine: Engine, batch: int) -> int:
                 rows.append(_pending(endpoint.id, read.hold.event_id, webhooks.HELD, now, read.hold.summary))
             if rows:
                 insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)
-                connection.execute(insert(webhook_deliveries_table).on_conflict_do_nothing(), rows)
+                connection.execute(insert(_D).on_conflict_do_nothing(), rows)
                 made += len(rows)
-            if read.through != endpoint.cursor:
-                connection.execute(update(webhook_endpoints_table).where(webhook_endpoints_table.c.id == endpoint.id)
-                                   .values(cursor=read.through))
-        session.close()
     return made
 
 
@@ -123,8 +131,6 @@ def _pending(endpoint_id: int, event_id: int, resource_key: str, now: datetime,
 
 # -- claim --------------------------------------------------------------------------------------------------------
 
-
-_D, _E, _P = webhook_deliveries_table, events_table, webhook_endpoints_table
 
 
 def _due(now: datetime) -> list[ColumnElement[bool]]:
