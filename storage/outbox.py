@@ -143,13 +143,12 @@ def _due(now: datetime) -> list[ColumnElement[bool]]:
               .where(pending.c.endpoint_id == _D.c.endpoint_id, pending.c.resource_key == _D.c.resource_key,
                      pending.c.status == PENDING)
               .scalar_subquery())
-    return [
-        _D.c.status == PENDING,
-        _D.c.next_attempt_at <= now,
-        or_(_D.c.lease_until.is_(None), _D.c.lease_until < now),
-        _P.c.disabled_at.is_(None),
-        _D.c.event_id == oldest,
-    ]
+    return [*_free(now), _D.c.next_attempt_at <= now, _P.c.disabled_at.is_(None), _D.c.event_id == oldest]
+
+
+def _free(now: datetime) -> list[ColumnElement[bool]]:
+    """A delivery that is pending and not leased."""
+    return [_D.c.status == PENDING, or_(_D.c.lease_until.is_(None), _D.c.lease_until < now)]
 
 
 def _claimable(now: datetime, limit: int) -> Select[Any]:
@@ -181,13 +180,21 @@ def claim(engine: Engine, limit: int, lease_seconds: float) -> list[Claimed]:
     if not due(engine):  # an idle server takes no write lock
         return []
     now = utcnow()
-    # The claim's transaction chooses and leases ids alone; the messages (events with their JSON) are read after its
-    # commit, under the lease, so that SQLite's write lock, which the SCIM requests wait for, is held for the choice.
-    with write_transaction(engine) as connection:
-        ids = list(connection.scalars(_claimable(now, limit)))
-        if ids:
-            connection.execute(update(_D).where(_D.c.id.in_(ids))
-                               .values(lease_until=now + timedelta(seconds=lease_seconds)))
+    lease = update(_D).values(lease_until=now + timedelta(seconds=lease_seconds))
+    # The messages (events with their JSON) are read after the claim's commit, under the lease, so that SQLite's
+    # write lock, which the SCIM requests wait for, is held for the claim alone.
+    if engine.dialect.name == "sqlite":
+        # One writer at a time: the choice is read before the write lock, which then leases what is still free.
+        with engine.connect() as connection:
+            start_reading(connection)
+            chosen = list(connection.scalars(_claimable(now, limit)))
+        with write_transaction(engine) as connection:
+            ids = list(connection.scalars(lease.where(_D.c.id.in_(chosen), *_free(now)).returning(_D.c.id)))
+    else:  # the chosen rows stay locked until the lease commits; other deliverers skip them and choose others
+        with write_transaction(engine) as connection:
+            ids = list(connection.scalars(_claimable(now, limit)))
+            if ids:
+                connection.execute(lease.where(_D.c.id.in_(ids)))
     if not ids:
         return []
     with engine.connect() as connection:
