@@ -19,7 +19,7 @@ from app.http import no_content, read_json
 from scim.errors import InvalidSyntax, InvalidValue
 from storage import events, tenants, webhooks
 from storage.documents import timestamp
-from storage.models import Tenant, WebhookDelivery, WebhookEndpoint
+from storage.models import DELIVERY_PENDING, Tenant, WebhookDelivery, WebhookEndpoint
 
 DEFAULT_DELIVERIES = 50
 MAX_DELIVERIES = 1000
@@ -118,5 +118,5 @@ def delivery_dict(delivery: WebhookDelivery, kind: str) -> dict[str, Any]:
         "attempts": delivery.attempts, "http_status": delivery.last_status, "latency_ms": delivery.latency_ms,
         "response_excerpt": delivery.response_excerpt,
         "last_attempt_at": timestamp(delivery.last_attempt_at) if delivery.last_attempt_at else None,
-        "next_attempt_at": timestamp(delivery.next_attempt_at) if delivery.status == "pending" else None,
+        "next_attempt_at": timestamp(delivery.next_attempt_at) if delivery.status == DELIVERY_PENDING else None,
     }

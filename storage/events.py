@@ -49,11 +49,13 @@ from storage.connections import (
 )
 from storage.documents import Stored, snapshot_resource, timestamp
 from storage.models import (
+    DELIVERY_PENDING,
     Event,
     Tenant,
     events_table,
     guard_holds_table,
     utcnow,
+    webhook_deliveries_table,
     webhook_endpoints_table,
 )
 from storage.prepared import Prepared
@@ -298,16 +300,22 @@ def _discard_savepoint(connection: Connection, _name: str, _context: Any) -> Non
 
 def prune(session: Session, older_than: datetime) -> int:
     """Delete the events that occurred before `older_than` (the retention limit) and that nothing waits for; returns
-    how many. An event an open guard hold holds, or one after the cursor of an enabled webhook endpoint of its tenant
-    (not yet fanned out to it), is kept whatever its age: it is still to be delivered."""
-    # Each NOT EXISTS probes an index for the candidate's tenant: guard_holds (tenant_id, first_event_id), unique,
-    # and webhook_endpoints (tenant_id). A Core DELETE: no ORM synchronisation reads back the ids it deletes.
-    holds, endpoints = guard_holds_table.c, webhook_endpoints_table.c
+    how many. An event an open guard hold holds, one after the cursor of an enabled webhook endpoint of its tenant
+    (not yet fanned out to it), or one with a pending delivery to an enabled endpoint (being retried) is kept whatever
+    its age: it is still to be delivered, and its deliveries go with it (ON DELETE CASCADE)."""
+    # Each NOT EXISTS probes an index for the candidate: guard_holds (tenant_id, first_event_id), unique,
+    # webhook_endpoints (tenant_id), and webhook_deliveries (event_id), partial over the pending ones (few, where the
+    # delivered pile up). A disabled endpoint keeps nothing, neither by its cursor nor by its pending deliveries: it
+    # is sent nothing until a replay. A Core DELETE: no ORM synchronisation reads back the ids it deletes.
+    holds, endpoints, deliveries = guard_holds_table.c, webhook_endpoints_table.c, webhook_deliveries_table.c
     held = exists().where(holds.tenant_id == events_table.c.tenant_id, holds.released_at.is_(None),
                           holds.first_event_id <= events_table.c.id)
     unsent = exists().where(endpoints.tenant_id == events_table.c.tenant_id, endpoints.disabled_at.is_(None),
                             endpoints.cursor < events_table.c.id)
-    return session.execute(delete(events_table).where(events_table.c.occurred_at < older_than, ~held, ~unsent)).rowcount
+    retried = exists().where(deliveries.event_id == events_table.c.id, deliveries.status == DELIVERY_PENDING,
+                             endpoints.id == deliveries.endpoint_id, endpoints.disabled_at.is_(None))
+    return session.execute(delete(events_table).where(events_table.c.occurred_at < older_than, ~held, ~unsent,
+                                                      ~retried)).rowcount
 
 
 # -- reading --------------------------------------------------------------------------------------------------------

@@ -388,6 +388,12 @@ class WebhookEndpoint(Base):
     cursor: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
 
 
+# A delivery's status: pending (to be attempted, or retried after its backoff), delivered, failed (its last attempt
+# failed: its endpoint is disabled).
+DELIVERY_PENDING, DELIVERY_DELIVERED, DELIVERY_FAILED = "pending", "delivered", "failed"
+_PENDING_ONLY = text(f"status = '{DELIVERY_PENDING}'")
+
+
 class WebhookDelivery(Base):
     """One event's message to one endpoint, and how its attempts went; `resource_key` keeps one resource's
     messages in commit order (nothing of it goes out while an earlier one is pending)."""
@@ -397,10 +403,10 @@ class WebhookDelivery(Base):
         UniqueConstraint("endpoint_id", "event_id"),
         # Partial, over the pending deliveries alone (delivered ones pile up): the claim's scan in event order, and
         # its probe for an earlier pending delivery of the same resource.
-        Index("ix_webhook_deliveries_pending_event_id", "event_id", postgresql_where=text("status = 'pending'"),
-              sqlite_where=text("status = 'pending'")),
+        Index("ix_webhook_deliveries_pending_event_id", "event_id", postgresql_where=_PENDING_ONLY,
+              sqlite_where=_PENDING_ONLY),
         Index("ix_webhook_deliveries_pending_resource", "endpoint_id", "resource_key", "event_id",
-              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+              postgresql_where=_PENDING_ONLY, sqlite_where=_PENDING_ONLY),
         {"sqlite_autoincrement": True},
     )
 
@@ -408,7 +414,7 @@ class WebhookDelivery(Base):
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     resource_key: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    status: Mapped[str] = mapped_column(String(16))  # DELIVERY_PENDING, DELIVERY_DELIVERED, DELIVERY_FAILED
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

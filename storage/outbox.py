@@ -29,6 +29,9 @@ from storage import guard, webhooks
 from storage.connections import start_reading
 from storage.db import write_transaction
 from storage.models import (
+    DELIVERY_DELIVERED,
+    DELIVERY_FAILED,
+    DELIVERY_PENDING,
     Event,
     GuardHold,
     WebhookEndpoint,
@@ -39,7 +42,6 @@ from storage.models import (
     webhook_endpoints_table,
 )
 
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 EXCERPT_LENGTH = 500
 
 
@@ -126,7 +128,7 @@ def fan_out(engine: Engine, batch: int) -> int:
 def _pending(endpoint_id: int, event_id: int, resource_key: str, now: datetime,
              data: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"endpoint_id": endpoint_id, "event_id": event_id, "resource_key": resource_key[:300],
-            "status": PENDING, "attempts": 0, "next_attempt_at": now, "data": data}
+            "status": DELIVERY_PENDING, "attempts": 0, "next_attempt_at": now, "data": data}
 
 
 # -- claim --------------------------------------------------------------------------------------------------------
@@ -141,14 +143,14 @@ def _due(now: datetime) -> list[ColumnElement[bool]]:
     pending = _D.alias("pending")
     oldest = (select(func.min(pending.c.event_id))
               .where(pending.c.endpoint_id == _D.c.endpoint_id, pending.c.resource_key == _D.c.resource_key,
-                     pending.c.status == PENDING)
+                     pending.c.status == DELIVERY_PENDING)
               .scalar_subquery())
     return [*_free(now), _D.c.next_attempt_at <= now, _P.c.disabled_at.is_(None), _D.c.event_id == oldest]
 
 
 def _free(now: datetime) -> list[ColumnElement[bool]]:
     """A delivery that is pending and not leased."""
-    return [_D.c.status == PENDING, or_(_D.c.lease_until.is_(None), _D.c.lease_until < now)]
+    return [_D.c.status == DELIVERY_PENDING, or_(_D.c.lease_until.is_(None), _D.c.lease_until < now)]
 
 
 def _claimable(now: datetime, limit: int) -> Select[Any]:
@@ -206,7 +208,8 @@ def claim(engine: Engine, limit: int, lease_seconds: float) -> list[Claimed]:
 # -- results ------------------------------------------------------------------------------------------------------
 
 _DONE = (update(webhook_deliveries_table)
-         .where(webhook_deliveries_table.c.id == bindparam("b_id"), webhook_deliveries_table.c.status == PENDING)
+         .where(webhook_deliveries_table.c.id == bindparam("b_id"),
+                webhook_deliveries_table.c.status == DELIVERY_PENDING)
          .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"),
                  next_attempt_at=bindparam("b_next"), lease_until=None, last_status=bindparam("b_last_status"),
                  latency_ms=bindparam("b_latency"), response_excerpt=bindparam("b_excerpt"),
@@ -223,15 +226,15 @@ def record(engine: Engine, outcomes: Sequence[Outcome], delays: Sequence[float])
     disabled: dict[int, str] = {}
     for outcome in outcomes:
         attempts = outcome.attempts + 1
-        status, next_at = DELIVERED, now
+        status, next_at = DELIVERY_DELIVERED, now
         if not outcome.ok:
             if attempts > len(delays):
-                status = FAILED
+                status = DELIVERY_FAILED
                 disabled[outcome.endpoint_id] = (
                     f"event {outcome.event_id} failed {attempts} times (last: "
                     f"{outcome.status or 'no answer'}{': ' + outcome.excerpt if outcome.excerpt else ''})")[:500]
             else:
-                status = PENDING
+                status = DELIVERY_PENDING
                 next_at = now + timedelta(seconds=delays[attempts - 1] * random.uniform(0.75, 1.25))
         rows.append({"b_id": outcome.delivery_id, "b_status": status, "b_attempts": attempts, "b_next": next_at,
                      "b_last_status": outcome.status, "b_latency": outcome.latency_ms,

@@ -296,3 +296,26 @@ def test_pruning_keeps_the_events_an_enabled_endpoint_has_yet_to_get(
     assert receiver.events()[1].body["data"]["resource"]["userName"] == "waiting@atko.com"
     assert runner.invoke(cli, ["prune-events"]).output.startswith("1 events older")  # fanned out and sent: it goes
     assert committed_events(app) == []
+
+
+def test_pruning_keeps_the_events_whose_delivery_is_being_retried(
+    app: Flask, runner: FlaskCliRunner, okta: Idp, receiver: Receiver
+) -> None:
+    endpoint_id, receiver.secret = add_webhook(runner, receiver.url)
+    receiver.answer = 503
+    okta.post("/Users", okta_user("retried@atko.com"))
+    work = deliverer(app, Settings((0.3,) * 20, 2, 4, 50, None))
+    receiver.wait_for(lambda r: r.attempts >= 1, work.step)  # fanned out (past the cursor), its delivery pending
+    app.config["EVENT_RETENTION_DAYS"] = -1  # every event is older than that
+    result = runner.invoke(cli, ["prune-events"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("0 events older")
+    assert [event.snapshot["resource"]["userName"] for event in committed_events(app)] == ["retried@atko.com"]
+    assert "pending" in runner.invoke(cli, ["webhook", "deliveries", str(endpoint_id)]).stdout
+
+    receiver.answer = 200
+    receiver.wait_for(lambda r: len(r.events()) == 1, work.step)
+    work.close()
+    assert receiver.events()[0].body["data"]["resource"]["userName"] == "retried@atko.com"
+    assert runner.invoke(cli, ["prune-events"]).output.startswith("1 events older")  # delivered: it goes
+    assert committed_events(app) == []
