@@ -4,7 +4,9 @@ one database deliver each event once; the one beside `scim-server serve` is star
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -12,9 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from app.cli import cli
 from tests.api.test_webhooks import add_webhook, committed_events
 from tests.interop.test_okta import okta_user
 from tests.live import REPO, call, served
@@ -26,9 +30,10 @@ SETTINGS = {"SCIM_WEBHOOK_TIMEOUT": "1", "SCIM_WEBHOOK_THREADS": "4", "SCIM_WEBH
 
 
 @contextmanager
-def delivering(db_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`scim-server deliver` on the test database; stopped (by its PID) afterwards if still running."""
-    env = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_LOG_LEVEL": "WARNING", **SETTINGS}
+def delivering(db_url: str, log: Path, **environ: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`scim-server deliver` on the test database (with `environ` more); stopped (by its PID) afterwards if still
+    running."""
+    env = {**os.environ, "SCIM_DATABASE_URL": db_url, "SCIM_LOG_LEVEL": "WARNING", **SETTINGS, **environ}
     with log.open("ab") as output:
         process = subprocess.Popen([str(Path(sys.executable).with_name("scim-server")), "deliver"], cwd=REPO,
                                    env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -102,6 +107,42 @@ def test_a_receiver_that_is_down_first_gets_every_event_after(
             expected = event_ids(app)
             receiver.wait_for(lambda r: r.event_ids() == expected)
         _assert_each_resource_in_order(receiver)
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command), and a server context serving it."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed: no certificate to serve HTTPS with")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=receiver",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return cert, context
+
+
+def test_an_https_receiver_is_verified_and_ssl_cert_file_trusts_a_private_ca(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, auth: dict[str, str], db_url: str, tmp_path: Path,
+    certificate: tuple[Path, ssl.SSLContext],
+) -> None:
+    cert, context = certificate
+    with receiving(context) as receiver:
+        endpoint_id, receiver.secret = add_webhook(runner, receiver.url)
+        create_users(client, auth, 1)
+        with delivering(db_url, tmp_path / "untrusted.log"):  # the system's roots only: the certificate is refused
+            deadline = time.monotonic() + 60
+            while "CERTIFICATE_VERIFY_FAILED" not in (shown := _deliveries(runner, endpoint_id)):
+                assert time.monotonic() < deadline, shown
+                time.sleep(0.1)
+        assert receiver.events() == []
+        with delivering(db_url, tmp_path / "trusted.log", SSL_CERT_FILE=str(cert)):
+            receiver.wait_for(lambda r: r.event_ids() == event_ids(app))
+
+
+def _deliveries(runner: FlaskCliRunner, endpoint_id: int) -> str:
+    return runner.invoke(cli, ["webhook", "deliveries", str(endpoint_id)]).stdout
 
 
 def _user_id(client: FlaskClient, auth: dict[str, str], number: int) -> str:

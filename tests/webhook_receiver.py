@@ -5,6 +5,7 @@ redirect, to answer slowly, or to close kept-alive connections that stay idle.""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ class Receiver:
     answer: int = 200  # the status to answer with; a 3xx carries a Location
     delay: float = 0.0  # seconds before each answer (a slow receiver)
     idle_timeout: float | None = None  # seconds after which an idle kept-alive connection is closed
+    scheme: str = "http"
     messages: list[Message] = field(default_factory=list)
     attempts: int = 0
     rejected: int = 0
@@ -41,7 +43,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        return f"{self.scheme}://127.0.0.1:{self.port}/hooks"
 
     def event_ids(self) -> set[int]:
         """The distinct webhook-ids of the event messages received."""
@@ -103,10 +105,13 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def receiving() -> Iterator[Receiver]:
-    """A receiver on a free loopback port; its secret is set once the webhook is added."""
+def receiving(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A receiver on a free loopback port (HTTPS with `tls`); its secret is set once the webhook is added."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver := Receiver(0)))
     receiver.port = server.server_address[1]
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        receiver.scheme = "https"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
