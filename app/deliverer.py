@@ -38,7 +38,7 @@ from storage.outbox import Claimed, Outcome
 from storage.webhook_messages import body
 
 POLL_SECONDS = 0.15
-GATHER_SECONDS = 0.1
+GATHER_SECONDS = 0.2
 FAN_OUT_BATCHES = 5
 NOTIFY_WAIT_SECONDS = 1.0
 EXCERPT_BYTES = 500
