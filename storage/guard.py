@@ -290,9 +290,10 @@ def _scan(connection: Connection, tenant_id: int) -> tuple[Row[Any] | None, Hold
     if hold is not None or (guard.scanned_through if guard is not None else 0) >= _newest(connection, tenant_id):
         return guard, hold  # a tenant without events gets no guard row until it has some
     with _writing(connection):
-        _ensure_guard(connection, tenant_id)
-        _scan_locked(connection, tenant_id, _guard(connection, tenant_id, lock=True))
-    return _guard(connection, tenant_id), _open_hold(connection, tenant_id)
+        if guard is None:
+            _ensure_guard(connection, tenant_id)
+        hold = _scan_locked(connection, tenant_id, _guard(connection, tenant_id, lock=True))
+    return _guard(connection, tenant_id), hold
 
 
 @contextmanager
@@ -312,13 +313,15 @@ def _writing(connection: Connection) -> Iterator[None]:
         start_reading(connection)
 
 
-def _scan_locked(connection: Connection, tenant_id: int, guard: Row[Any]) -> None:
-    if _open_hold(connection, tenant_id) is not None:
-        return  # everything after the hold is held anyway; the release moves the scan past it
+def _scan_locked(connection: Connection, tenant_id: int, guard: Row[Any]) -> Hold | None:
+    """Scan under the guard row's lock; returns the tenant's open hold, if any (one made meanwhile, or tripped)."""
+    hold = _open_hold(connection, tenant_id)
+    if hold is not None:
+        return hold  # everything after the hold is held anyway; the release moves the scan past it
     state = update(tenant_guards_table).where(tenant_guards_table.c.tenant_id == tenant_id)
     if not guard.enabled:
         connection.execute(state.values(scanned_through=_newest(connection, tenant_id), window=[]))
-        return
+        return None
     threshold: int | None = None  # read when an event first counts: a default one counts the tenant's users
     window = Window(guard.window_seconds or DEFAULT_WINDOW_SECONDS, list(guard.window or []))
     through = guard.scanned_through
@@ -336,12 +339,12 @@ def _scan_locked(connection: Connection, tenant_id: int, guard: Row[Any]) -> Non
             total = window.add(_entry(row, count))
             threshold = threshold if threshold is not None else _threshold(connection, tenant_id, guard)
             if total > threshold:
-                _trip(connection, tenant_id, row.id, window, threshold)
                 connection.execute(state.values(scanned_through=through, window=[]))
-                return
+                return _trip(connection, tenant_id, row.id, window, threshold)
         if len(rows) < SCAN_BATCH:
             break
     connection.execute(state.values(scanned_through=through, window=window.entries))
+    return None
 
 
 def _entry(row: Row[Any], count: int) -> dict[str, Any]:
@@ -353,7 +356,7 @@ def _entry(row: Row[Any], count: int) -> dict[str, Any]:
     return entry
 
 
-def _trip(connection: Connection, tenant_id: int, first_event_id: int, window: Window, threshold: int) -> None:
+def _trip(connection: Connection, tenant_id: int, first_event_id: int, window: Window, threshold: int) -> Hold:
     name = connection.scalar(select(tenants_table.c.name).where(tenants_table.c.id == tenant_id))
     now = utcnow()
     summary = {"tenant": name, "tripped_at": timestamp(now), "window_seconds": window.seconds,
@@ -361,8 +364,9 @@ def _trip(connection: Connection, tenant_id: int, first_event_id: int, window: W
                "sample": _sample(connection, window.entries)}
     origin = events.Origin(_ORIGIN_METHOD, f"/admin/v1/tenants/{name}/guard", tenant_id)
     event_id = events.insert_in_transaction(connection, events.entry(origin, changes.TENANT_HELD, 200, diff=summary))
-    connection.execute(guard_holds_table.insert().values(
+    made = connection.execute(guard_holds_table.insert().values(
         tenant_id=tenant_id, first_event_id=first_event_id, event_id=event_id, summary=summary, tripped_at=now))
+    return Hold(made.inserted_primary_key[0], tenant_id, event_id, summary, first_event_id, now)
 
 
 def _sample(connection: Connection, entries: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
