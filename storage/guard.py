@@ -6,8 +6,9 @@ Detection. A tenant's events are scanned in commit (id) order, each once: the te
 scan got and the counted events still in the sliding window (scim.deprovisions). Whoever reads the feed scans first
 (the webhook fan-out, the admin API, `guard status`, the console), so the SCIM write path pays nothing. When the
 window's total exceeds the tenant's threshold, the event that exceeded it trips the guard: a hold starts at it, and a
-`tenant.held` event records it. Scanners lock the guard row (SQLite: its one writer at a time), so concurrent
-readers make one hold per trip, and the hold's unique (tenant, first event) says so again.
+`tenant.held` event records it. A scan reads before it writes, and writes its result only if the guard row is still
+as it read it, so concurrent readers make one hold per trip (the hold's unique (tenant, first event) says so again),
+and SQLite's write lock, which the SCIM requests wait for, is held for the write alone.
 
 A hold stops deliveries, never the SCIM API: events before its first event still go out, none at or after it until
 `release`, which lets go of everything up to the tenant's newest event, optionally collapsed to its net effect
@@ -283,16 +284,20 @@ def _newest(connection: Connection, tenant_id: int) -> int:
 
 
 def _scan(connection: Connection, tenant_id: int) -> tuple[Row[Any] | None, Hold | None]:
-    """Scan the tenant's events not scanned yet, under its guard row's lock, and commit (on the guard's own
-    connection); returns the guard row and the open hold as the scan leaves them. Nothing to do costs three reads."""
+    """Scan the tenant's events not scanned yet and commit what the scan found (on the guard's own connection);
+    returns the guard row and the open hold as the scan leaves them. Nothing to do costs three reads."""
     guard = _guard(connection, tenant_id)
-    hold = _open_hold(connection, tenant_id) if guard is not None else None  # a hold needs a guard row
+    hold = _open_hold(connection, tenant_id) if guard is not None else None
     if hold is not None or (guard.scanned_through if guard is not None else 0) >= _newest(connection, tenant_id):
         return guard, hold  # a tenant without events gets no guard row until it has some
-    with _writing(connection):
-        if guard is None:
+    if guard is None:
+        with _writing(connection):
             _ensure_guard(connection, tenant_id)
-        hold = _scan_locked(connection, tenant_id, _guard(connection, tenant_id, lock=True))
+        guard = _guard(connection, tenant_id)
+    assert guard is not None  # made just above
+    scan = _scanned(connection, tenant_id, guard)  # reads: SQLite's write lock is taken for the result alone
+    with _writing(connection):
+        hold = _record(connection, tenant_id, guard, scan)
     return _guard(connection, tenant_id), hold
 
 
@@ -313,15 +318,18 @@ def _writing(connection: Connection) -> Iterator[None]:
         start_reading(connection)
 
 
-def _scan_locked(connection: Connection, tenant_id: int, guard: Row[Any]) -> Hold | None:
-    """Scan under the guard row's lock; returns the tenant's open hold, if any (one made meanwhile, or tripped)."""
-    hold = _open_hold(connection, tenant_id)
-    if hold is not None:
-        return hold  # everything after the hold is held anyway; the release moves the scan past it
-    state = update(tenant_guards_table).where(tenant_guards_table.c.tenant_id == tenant_id)
+@dataclass(frozen=True)
+class _Scan:
+    """What a scan from a guard row's state found: the new state, and the trip if the window went over."""
+
+    through: int
+    window: list[dict[str, Any]]
+    trip: tuple[int, Window, int] | None = None  # the event that tripped it, the window, the threshold
+
+
+def _scanned(connection: Connection, tenant_id: int, guard: Row[Any]) -> _Scan:
     if not guard.enabled:
-        connection.execute(state.values(scanned_through=_newest(connection, tenant_id), window=[]))
-        return None
+        return _Scan(_newest(connection, tenant_id), [])
     threshold: int | None = None  # read when an event first counts: a default one counts the tenant's users
     window = Window(guard.window_seconds or DEFAULT_WINDOW_SECONDS, list(guard.window or []))
     through = guard.scanned_through
@@ -339,11 +347,26 @@ def _scan_locked(connection: Connection, tenant_id: int, guard: Row[Any]) -> Hol
             total = window.add(_entry(row, count))
             threshold = threshold if threshold is not None else _threshold(connection, tenant_id, guard)
             if total > threshold:
-                connection.execute(state.values(scanned_through=through, window=[]))
-                return _trip(connection, tenant_id, row.id, window, threshold)
+                return _Scan(through, [], (row.id, window, threshold))
         if len(rows) < SCAN_BATCH:
             break
-    connection.execute(state.values(scanned_through=through, window=window.entries))
+    return _Scan(through, window.entries)
+
+
+def _record(connection: Connection, tenant_id: int, guard: Row[Any], scan: _Scan) -> Hold | None:
+    """Write a scan's result, and its hold if it tripped, only if the guard row is still as the scan read it and no
+    hold is open; returns the tenant's open hold, if any. A scanner (or a release) that wrote first wins: the row's
+    scan position moved, or a hold is open, so this one writes nothing, and two scanners never make two holds of one
+    trip nor scan past a hold."""
+    open_hold = exists().where(guard_holds_table.c.tenant_id == tenant_id, guard_holds_table.c.released_at.is_(None))
+    moved = connection.execute(update(tenant_guards_table)
+                               .where(tenant_guards_table.c.tenant_id == tenant_id,
+                                      tenant_guards_table.c.scanned_through == guard.scanned_through, ~open_hold)
+                               .values(scanned_through=scan.through, window=scan.window))
+    if not moved.rowcount:
+        return _open_hold(connection, tenant_id)
+    if scan.trip is not None:
+        return _trip(connection, tenant_id, *scan.trip)
     return None
 
 
