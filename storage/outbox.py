@@ -32,10 +32,8 @@ from storage.models import (
     DELIVERY_DELIVERED,
     DELIVERY_FAILED,
     DELIVERY_PENDING,
-    Event,
-    GuardHold,
-    WebhookEndpoint,
     events_table,
+    guard_holds_table,
     tenants_table,
     utcnow,
     webhook_deliveries_table,
@@ -80,25 +78,28 @@ _D, _E, _P = webhook_deliveries_table, events_table, webhook_endpoints_table
 
 # -- fan-out ------------------------------------------------------------------------------------------------------
 
-# An endpoint with events to fan out: one of its tenant's events after its cursor that no open hold stops (a held
-# tenant's endpoint waits at the hold, and polling it must not take the write lock).
-_BEHIND = select(WebhookEndpoint.id).where(
-    WebhookEndpoint.disabled_at.is_(None),
-    exists().where(Event.tenant_id == WebhookEndpoint.tenant_id, Event.id > WebhookEndpoint.cursor,
-                   ~exists().where(GuardHold.tenant_id == Event.tenant_id, GuardHold.released_at.is_(None),
-                                   GuardHold.first_event_id <= Event.id)),
-).limit(1)
+# The endpoints with something to fan out: an event of their tenant after their cursor that no open hold stops, or
+# an open hold of their tenant whose `tenant.held` message they lack (whoever scanned may have tripped it). A held
+# tenant's endpoint that has its hold message waits, and polling it takes no write lock.
+_H = guard_holds_table.c
+_BEHIND = select(_P.c.id, _P.c.tenant_id, _P.c.cursor, _P.c.kinds).where(
+    _P.c.disabled_at.is_(None),
+    or_(exists().where(_E.c.tenant_id == _P.c.tenant_id, _E.c.id > _P.c.cursor,
+                       ~exists().where(_H.tenant_id == _E.c.tenant_id, _H.released_at.is_(None),
+                                       _H.first_event_id <= _E.c.id)),
+        exists().where(_H.tenant_id == _P.c.tenant_id, _H.released_at.is_(None),
+                       ~exists().where(_D.c.endpoint_id == _P.c.id, _D.c.event_id == _H.event_id))),
+).order_by(_P.c.id)
 
 
 def fan_out(engine: Engine, batch: int) -> int:
     """Turn the events after each enabled endpoint's cursor into pending deliveries; returns how many were made.
-    A cheap read first, so that an idle server takes no write lock."""
+    A read first, so that an idle server takes no write lock."""
     with engine.connect() as connection:
         start_reading(connection)
-        if connection.scalar(_BEHIND) is None:
+        endpoints = connection.execute(_BEHIND).all()
+        if not endpoints:
             return 0
-        endpoints = connection.execute(select(_P.c.id, _P.c.tenant_id, _P.c.cursor, _P.c.kinds)
-                                       .where(_P.c.disabled_at.is_(None)).order_by(_P.c.id)).all()
         # Read (and scanned by the guard, which writes on a connection of its own) before the write transaction, so
         # that SQLite's write lock, which the SCIM requests wait for, is held for the writes alone.
         reads = [(endpoint, guard.deliverable(connection, endpoint.tenant_id, endpoint.cursor, batch))

@@ -46,3 +46,21 @@ def test_a_hold_sends_one_tenant_held_and_a_release_sends_the_rest_in_order(
     work.close()
     # the reverted deactivation (and its reactivation, which the kinds filter leaves out anyway) is not sent
     assert _types(receiver)[11:] == [(changes.USER_DEACTIVATED, ids[11])]
+
+
+
+def test_a_hold_another_reader_tripped_still_sends_tenant_held(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner, auth: dict, admin: dict,  # noqa: F811
+        receiver: Receiver) -> None:  # noqa: F811
+    ids = _users(client, auth, 20)
+    _id, receiver.secret = add_webhook(runner, receiver.url, "--kinds", "user.deactivated")
+    for user_id in ids[:10]:
+        _deactivate(client, auth, user_id)
+    work = deliverer(app)
+    receiver.wait_for(lambda r: len(r.events()) == 10, work.step)  # the endpoint's cursor is past the 10th
+    _deactivate(client, auth, ids[10])
+    status = client.get(GUARD, headers=admin)  # the admin API's read scans first, and trips the guard
+    assert status.status_code == 200 and status.get_json()["held"] is not None
+    receiver.wait_for(lambda r: len(r.events()) == 11, work.step)
+    work.close()
+    assert _types(receiver)[10] == (changes.TENANT_HELD, None)
