@@ -21,7 +21,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from app.cli import cli
 from tests.api.test_webhooks import add_webhook, committed_events
 from tests.interop.test_okta import okta_user
-from tests.live import REPO, call, served
+from tests.live import REPO, call, served, stop
 from tests.test_crash_recovery import _alive, _children
 from tests.webhook_receiver import Receiver, receiving
 
@@ -41,12 +41,7 @@ def delivering(db_url: str, log: Path, **environ: str) -> Iterator[subprocess.Po
         yield process
     finally:
         if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop(process)
 
 
 def create_users(client: FlaskClient, auth: dict[str, str], count: int) -> None:

@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from bench.databases import postgres_database
 from tests.conftest import IN_CI, POSTGRES_URL
 from tests.deploy import dockerfile
-from tests.live import call, free_port
+from tests.live import call, free_port, stop
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -181,12 +181,7 @@ def image_running(installed: Installed, data: Path, log: Path, **env: str) -> It
             time.sleep(0.2)
         yield port
     finally:
-        process.terminate()  # `exec` made gunicorn's master the CMD's process: it stops its workers
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)  # `exec` made gunicorn's master the CMD's process: it stops its workers
 
 
 def test_the_image_migrates_serves_and_answers_scim_as_a_non_root_user(
