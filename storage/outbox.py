@@ -179,9 +179,8 @@ def due(engine: Engine) -> bool:
 
 
 def claim(engine: Engine, limit: int, lease_seconds: float) -> list[Claimed]:
-    """Claim up to `limit` due deliveries, each the oldest pending one of its resource, for `lease_seconds`."""
-    if not due(engine):  # an idle server takes no write lock
-        return []
+    """Claim up to `limit` due deliveries, each the oldest pending one of its resource, for `lease_seconds`. A read
+    first, so that an idle server takes no write lock."""
     now = utcnow()
     lease = update(_D).values(lease_until=now + timedelta(seconds=lease_seconds))
     # The messages (events with their JSON) are read after the claim's commit, under the lease, so that SQLite's
@@ -191,9 +190,13 @@ def claim(engine: Engine, limit: int, lease_seconds: float) -> list[Claimed]:
         with engine.connect() as connection:
             start_reading(connection)
             chosen = list(connection.scalars(_claimable(now, limit)))
+        if not chosen:
+            return []
         with write_transaction(engine) as connection:
             ids = list(connection.scalars(lease.where(_D.c.id.in_(chosen), *_free(now)).returning(_D.c.id)))
     else:  # the chosen rows stay locked until the lease commits; other deliverers skip them and choose others
+        if not due(engine):
+            return []
         with write_transaction(engine) as connection:
             ids = list(connection.scalars(_claimable(now, limit)))
             if ids:
